@@ -1,0 +1,30 @@
+"""kseg: a Keras 3 / TensorFlow semantic segmentation model zoo.
+
+Subpackages: ``layers`` (upsampling, unpooling, dilation/ASPP), ``backbones``,
+``models`` (the zoo and its registry), ``data`` (tf.data sources and
+augmentation), ``losses``, ``metrics``, ``training``, ``export`` (SavedModel
+for TF Serving, builtin-only TFLite) and ``serving`` (REST/gRPC clients).
+"""
+
+import importlib
+import os
+
+# TensorFlow's C++ start-up chatter hides the messages users need to read.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"
+
+_SUBPACKAGES = (
+    "layers", "backbones", "models", "data", "losses", "metrics",
+    "training", "export", "serving",
+)
+
+
+def __getattr__(name):
+    # Subpackages load on first use so `import kseg` stays cheap.
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"kseg.{name}")
+    raise AttributeError(f"module 'kseg' has no attribute {name!r}")
+
+
+__all__ = list(_SUBPACKAGES)

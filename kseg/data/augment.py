@@ -1,0 +1,201 @@
+"""Joint image/mask geometry and colour augmentation for tf.data.
+
+Why our own code rather than Keras' augmentation layers: in Keras 3.15
+``RandomFlip`` and ``RandomCrop`` hand masks back as float32,
+``RandomRotation``/``RandomZoom`` fill the outside of a mask with the
+image's fill value (0, a real class) instead of the ignore id, and every
+layer draws its randomness from a stateful ``SeedGenerator``, which is not
+reproducible under a parallel ``tf.data`` map. Here each element gets its own
+stateless seed; the rotation itself is ``keras.ops.image.affine_transform``
+(bilinear for images, nearest with the ignore id as fill for masks).
+
+All functions take one example: image ``float32 [H, W, C]`` with values
+0..255 and mask ``int32 [H, W]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Tuple
+
+import keras
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Random augmentation settings; a zero/None/False value turns one off.
+
+    scale: (min, max) factor applied on top of the scale that fits the
+        image into the crop. hflip: random horizontal flip. rotation: max
+        absolute angle in degrees. brightness: max shift as a fraction of
+        255. contrast, saturation: max relative change. hue: max rotation as
+        a fraction of a full turn.
+    """
+
+    scale: Tuple[float, float] = (0.75, 1.5)
+    hflip: bool = True
+    rotation: float = 10.0
+    brightness: float = 0.15
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.02
+
+    def __post_init__(self):
+        lo, hi = self.scale
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale must be (min, max) with 0 < min <= max; got {self.scale}.")
+        for field in ("rotation", "brightness", "contrast", "saturation", "hue"):
+            if getattr(self, field) < 0:
+                raise ValueError(f"{field} must be >= 0; got {getattr(self, field)}.")
+        if self.contrast >= 1 or self.saturation >= 1:
+            raise ValueError("contrast and saturation must be < 1.")
+
+
+def resize_pair(image, mask, size):
+    """Bilinear image, nearest mask (stays int32) to ``size`` = (h, w)."""
+    image = tf.image.resize(image, size, method="bilinear")
+    mask = tf.image.resize(mask[..., None], size, method="nearest")[..., 0]
+    return image, mask
+
+
+def _scaled_size(shape_hw, scale):
+    hw = tf.cast(shape_hw, tf.float32) * scale
+    return tf.maximum(tf.cast(tf.round(hw), tf.int32), 1)
+
+
+def fit_scale(shape_hw, size):
+    """Scale that fits an image of ``shape_hw`` inside ``size`` keeping aspect."""
+    hw = tf.cast(shape_hw, tf.float32)
+    return tf.minimum(size[0] / hw[0], size[1] / hw[1])
+
+
+def pad_pair(image, mask, size, ignore_id, offset=None):
+    """Pads to at least ``size``: image with 0, mask with ``ignore_id``.
+
+    ``offset`` = (top, left) padding; default centres the content.
+    """
+    shape = tf.shape(mask)
+    target = tf.maximum(shape, tf.constant(size, tf.int32))
+    extra = target - shape
+    if offset is None:
+        offset = extra // 2
+    paddings = tf.stack([offset, extra - offset], axis=1)
+    image = tf.pad(image, tf.concat([paddings, [[0, 0]]], 0), constant_values=0)
+    mask = tf.pad(mask, paddings, constant_values=ignore_id)
+    return image, mask
+
+
+def random_crop_pair(image, mask, size, seed):
+    """Crops ``size`` at one random offset from both (inputs at least ``size``)."""
+    shape = tf.shape(mask)
+    limit = shape - tf.constant(size, tf.int32) + 1
+    offset = tf.random.stateless_uniform([2], seed, maxval=tf.int32.max, dtype=tf.int32) % limit
+    image = tf.slice(image, tf.concat([offset, [0]], 0), [size[0], size[1], -1])
+    mask = tf.slice(mask, offset, size)
+    return image, mask
+
+
+def rotate_pair(image, mask, degrees, ignore_id):
+    """Rotates both about the centre; outside pixels: image 0, mask ignore."""
+    shape = tf.cast(tf.shape(mask), tf.float32)
+    theta = tf.cast(degrees, tf.float32) * (math.pi / 180.0)
+    c, s = tf.cos(theta), tf.sin(theta)
+    cy, cx = (shape[0] - 1) / 2, (shape[1] - 1) / 2
+    # Output pixel (x, y) samples input (x', y') = R (x - c) + c.
+    transform = tf.stack([c, -s, cx - c * cx + s * cy,
+                          s, c, cy - s * cx - c * cy, 0.0, 0.0])[None]
+    image = keras.ops.image.affine_transform(
+        image[None], transform, interpolation="bilinear", fill_mode="constant",
+        fill_value=0)[0]
+    mask = keras.ops.image.affine_transform(
+        tf.cast(mask, tf.float32)[None, :, :, None], transform, interpolation="nearest",
+        fill_mode="constant", fill_value=ignore_id)[0, :, :, 0]
+    return image, tf.cast(tf.round(mask), tf.int32)
+
+
+def hflip_pair(image, mask, flip):
+    return tf.cond(flip, lambda: (image[:, ::-1], mask[:, ::-1]), lambda: (image, mask))
+
+
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def colour_jitter(image, seed, config: AugmentConfig):
+    """Brightness, contrast, saturation and hue on an RGB float image 0..255.
+
+    Saturation blends with the luma image and hue rotates chroma in YIQ
+    space: both are 3x3 linear maps, far cheaper than an HSV round trip.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+
+    def factor(i, amount):
+        return tf.random.stateless_uniform([], seeds[i], -amount, amount)
+
+    channels = image.shape[-1]
+    if config.brightness:
+        image = image + factor(0, config.brightness) * 255.0
+    if config.contrast:
+        mean = tf.reduce_mean(image)
+        image = mean + (image - mean) * (1.0 + factor(1, config.contrast))
+    if channels == 3 and config.saturation:
+        gray = tf.reduce_sum(image * tf.constant(_LUMA), axis=-1, keepdims=True)
+        image = gray + (image - gray) * (1.0 + factor(2, config.saturation))
+    if channels == 3 and config.hue:
+        angle = factor(3, config.hue) * (2 * math.pi)
+        image = tf.linalg.matvec(_hue_matrix(angle), image)
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def _hue_matrix(angle):
+    to_yiq = tf.constant([[0.299, 0.587, 0.114],
+                          [0.596, -0.274, -0.322],
+                          [0.211, -0.523, 0.312]])
+    from_yiq = tf.linalg.inv(to_yiq)
+    c, s = tf.cos(angle), tf.sin(angle)
+    rot = tf.stack([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    return from_yiq @ rot @ to_yiq
+
+
+def augment_pair(image, mask, seed, *, size, ignore_id, config: AugmentConfig = AugmentConfig()):
+    """Random scale, pad, crop to ``size``, rotation, flip and colour jitter.
+
+    Args:
+        image: ``float32 [H, W, C]`` 0..255.
+        mask: ``int32 [H, W]``.
+        seed: ``int32/int64 [2]`` stateless seed.
+        size: output (h, w).
+
+    Returns:
+        ``float32 [h, w, C]``, ``int32 [h, w]``; mask values are a subset of
+        the input's plus ``ignore_id``.
+    """
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
+    lo, hi = config.scale
+    scale = fit_scale(tf.shape(mask), size) * tf.random.stateless_uniform([], seeds[0], lo, hi)
+    image, mask = resize_pair(image, mask, _scaled_size(tf.shape(mask), scale))
+    # Random placement of the content when it is smaller than the crop.
+    shape = tf.shape(mask)
+    extra = tf.maximum(tf.constant(size, tf.int32) - shape, 0)
+    offset = tf.random.stateless_uniform([2], seeds[1], maxval=tf.int32.max, dtype=tf.int32) % (extra + 1)
+    image, mask = pad_pair(image, mask, size, ignore_id, offset=offset)
+    image, mask = random_crop_pair(image, mask, size, seeds[2])
+    if config.rotation:
+        angle = tf.random.stateless_uniform([], seeds[3], -config.rotation, config.rotation)
+        image, mask = rotate_pair(image, mask, angle, ignore_id)
+    jitter_seeds = tf.random.experimental.stateless_split(seeds[4], 2)
+    if config.hflip:
+        flip = tf.random.stateless_uniform([], jitter_seeds[0]) < 0.5
+        image, mask = hflip_pair(image, mask, flip)
+    image = colour_jitter(image, jitter_seeds[1], config)
+    return image, mask
+
+
+def fit_pair(image, mask, *, size, ignore_id):
+    """Deterministic: resize keeping aspect to fit ``size``, centre-pad."""
+    scale = fit_scale(tf.shape(mask), size)
+    image, mask = resize_pair(image, mask, _scaled_size(tf.shape(mask), scale))
+    image, mask = pad_pair(image, mask, size, ignore_id)
+    # Rounding can overshoot by one pixel on the other side.
+    return image[: size[0], : size[1]], mask[: size[0], : size[1]]

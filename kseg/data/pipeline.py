@@ -1,0 +1,179 @@
+"""Batched training and evaluation pipelines."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Optional, Tuple, Union
+
+import tensorflow as tf
+
+from kseg.data.augment import AugmentConfig, augment_pair, fit_pair
+from kseg.data.source import SegmentationData, as_dataset
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+# Backbone name -> keras.applications module whose preprocess_input applies.
+_PREPROCESS_MODULES = {
+    "vgg16": "vgg16", "vgg19": "vgg19",
+    "resnet50": "resnet", "resnet101": "resnet", "resnet152": "resnet", "resnet": "resnet",
+    "resnet50_v2": "resnet_v2", "resnet101_v2": "resnet_v2", "resnet152_v2": "resnet_v2",
+    "resnet_v2": "resnet_v2",
+    "mobilenet": "mobilenet", "mobilenet_v2": "mobilenet_v2", "mobilenet_v3": "mobilenet_v3",
+    "mobilenet_v3_small": "mobilenet_v3", "mobilenet_v3_large": "mobilenet_v3",
+    "efficientnet": "efficientnet", "efficientnet_v2": "efficientnet_v2",
+    "densenet": "densenet", "densenet121": "densenet", "densenet169": "densenet",
+    "densenet201": "densenet",
+    "xception": "xception", "inception_v3": "inception_v3",
+    "inception_resnet_v2": "inception_resnet_v2", "nasnet": "nasnet",
+    "convnext": "convnext", "regnet": "regnet",
+}
+for _i in range(8):
+    _PREPROCESS_MODULES[f"efficientnet_b{_i}"] = "efficientnet"
+for _v in ("b0", "b1", "b2", "b3", "s", "m", "l"):
+    _PREPROCESS_MODULES[f"efficientnet_v2_{_v}"] = "efficientnet_v2"
+
+
+def preprocess_fn(preprocess: Union[None, str, Callable]) -> Optional[Callable]:
+    """Resolves ``preprocess`` to a function on float32 images 0..255.
+
+    None keeps raw pixels (kseg models normalise inside the graph); a
+    backbone name (``"resnet50"``, ``"mobilenet_v2"``, ...) gives the
+    ``keras.applications`` ``preprocess_input`` of that family; a callable
+    is used as is.
+    """
+    if preprocess is None or callable(preprocess):
+        return preprocess
+    if not isinstance(preprocess, str):
+        raise TypeError(f"preprocess must be None, a backbone name or a callable; got {preprocess!r}.")
+    key = preprocess.lower().replace("-", "_")
+    if key not in _PREPROCESS_MODULES:
+        raise ValueError(f"Unknown preprocess backbone {preprocess!r}; known: "
+                         f"{', '.join(sorted(_PREPROCESS_MODULES))}.")
+    module = importlib.import_module(f"keras.applications.{_PREPROCESS_MODULES[key]}")
+    return module.preprocess_input
+
+
+def _check_size(input_size):
+    try:
+        h, w = (int(v) for v in input_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"input_size must be (height, width); got {input_size!r}.") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"input_size must be positive; got {input_size!r}.")
+    return h, w
+
+
+def _check_batch(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+
+
+def _decoded(data, *, shuffle, seed, cache):
+    """Decoded (image, mask) pairs, shuffled by path when that is possible."""
+    if isinstance(data, SegmentationData) and data.paths_dataset is not None and not cache:
+        paths = data.paths_dataset
+        if shuffle:
+            paths = paths.shuffle(data.num_examples, seed=seed, reshuffle_each_iteration=True)
+        return paths.map(data.decode_fn, num_parallel_calls=AUTOTUNE, deterministic=seed is not None)
+    ds = as_dataset(data)
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        n = data.num_examples if isinstance(data, SegmentationData) else None
+        ds = ds.shuffle(min(n or 1024, 1024), seed=seed, reshuffle_each_iteration=True)
+    return ds
+
+
+def training_pipeline(data, *, input_size: Tuple[int, int], batch_size: int, augment=True,
+                      shuffle: bool = True, cache: bool = False, seed: Optional[int] = None,
+                      preprocess=None, drop_remainder: bool = True,
+                      ignore_id: Optional[int] = None) -> tf.data.Dataset:
+    """Fixed-size training batches.
+
+    Args:
+        data: SegmentationData or ``tf.data.Dataset`` of ``(uint8 [H, W, C],
+            int32 [H, W])``.
+        input_size: (height, width) of every output example.
+        batch_size: examples per batch.
+        augment: True (default :class:`AugmentConfig`), an AugmentConfig, or
+            False: resize keeping aspect to fit, centre-pad.
+        shuffle: shuffle each epoch (file paths before decoding when the
+            source is file based).
+        cache: cache decoded examples in memory (before augmentation).
+        seed: makes shuffling and augmentation reproducible.
+        preprocess: None (raw 0..255, what kseg models expect), a backbone
+            name for ``keras.applications`` ``preprocess_input``, or a callable.
+        drop_remainder: drop the last incomplete batch (static batch size).
+        ignore_id: padding id for masks; default ``data.ignore_id`` or 255.
+
+    Returns:
+        Dataset of ``(float32 [B, h, w, C], int32 [B, h, w])``, prefetched.
+    """
+    size = _check_size(input_size)
+    _check_batch(batch_size)
+    if ignore_id is None:
+        ignore_id = data.ignore_id if isinstance(data, SegmentationData) else 255
+    if augment is True:
+        augment = AugmentConfig()
+    elif augment is not False and not isinstance(augment, AugmentConfig):
+        raise TypeError(f"augment must be a bool or an AugmentConfig; got {augment!r}.")
+    prep = preprocess_fn(preprocess)
+
+    ds = _decoded(data, shuffle=shuffle, seed=seed, cache=cache)
+    if augment:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds))
+
+        def transform(pair, s):
+            image, mask = pair
+            return augment_pair(tf.cast(image, tf.float32), mask, s, size=size,
+                                ignore_id=ignore_id, config=augment)
+    else:
+        def transform(image, mask):
+            return fit_pair(tf.cast(image, tf.float32), mask, size=size, ignore_id=ignore_id)
+
+    def finish(*args):
+        image, mask = transform(*args)
+        image = tf.ensure_shape(image, [size[0], size[1], None])
+        mask = tf.ensure_shape(mask, list(size))
+        return (prep(image) if prep else image), mask
+
+    ds = ds.map(finish, num_parallel_calls=AUTOTUNE, deterministic=seed is not None)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
+
+
+def eval_pipeline(data, *, batch_size: int = 1, preprocess=None,
+                  pad_to_multiple: Optional[int] = None,
+                  ignore_id: Optional[int] = None) -> tf.data.Dataset:
+    """Full-resolution evaluation batches, no augmentation, original order.
+
+    Args:
+        data: SegmentationData or dataset of ``(uint8 [H, W, C], int32 [H, W])``.
+        batch_size: 1, or more when all examples share one size (a size
+            mismatch then fails at batching).
+        pad_to_multiple: pad bottom/right (image 0, mask ignore) so H and W
+            are multiples of this, for models with an output stride. The
+            padding is ignored by losses and metrics.
+
+    Returns:
+        Dataset of ``(float32 [B, H, W, C], int32 [B, H, W])``, prefetched.
+    """
+    _check_batch(batch_size)
+    if pad_to_multiple is not None and (not isinstance(pad_to_multiple, int) or pad_to_multiple < 1):
+        raise ValueError(f"pad_to_multiple must be a positive int; got {pad_to_multiple!r}.")
+    if ignore_id is None:
+        ignore_id = data.ignore_id if isinstance(data, SegmentationData) else 255
+    prep = preprocess_fn(preprocess)
+
+    def finish(image, mask):
+        image = tf.cast(image, tf.float32)
+        if pad_to_multiple:
+            shape = tf.shape(mask)
+            target = -(-shape // pad_to_multiple) * pad_to_multiple
+            pad = tf.stack([tf.zeros([2], tf.int32), target - shape], axis=1)
+            image = tf.pad(image, tf.concat([pad, [[0, 0]]], 0))
+            mask = tf.pad(mask, pad, constant_values=ignore_id)
+        return (prep(image) if prep else image), mask
+
+    ds = as_dataset(data).map(finish, num_parallel_calls=AUTOTUNE)
+    return ds.batch(batch_size).prefetch(AUTOTUNE)

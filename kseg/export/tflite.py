@@ -1,0 +1,245 @@
+"""Builtin-ops-only TFLite export of a segmentation model.
+
+The .tflite has one signature, ``serving_default``: ``images`` uint8
+``[1, H, W, C]`` (raw RGB, what a camera app has) -> ``classes`` int32
+``[1, H, W]`` and, with ``include_scores``, ``scores`` float32
+``[1, H, W, num_classes]`` (logits; softmax them for probabilities).
+Normalisation and any resize the model needs run inside the graph.
+"""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kseg.export import _graph
+from kseg.export._atomic import atomic_write_bytes
+from kseg.export.labels import resolve_class_names, write_labels
+from kseg.serving import signatures as sig
+
+QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
+SCORES = "scores"
+# Enough calibration images for stable activation ranges; more only costs time.
+MAX_REPRESENTATIVE_IMAGES = 200
+
+
+def labels_path_for(tflite_path):
+    """``model.tflite`` -> ``model.labels.txt`` (the labels file beside it)."""
+    root, _ = os.path.splitext(os.fspath(tflite_path))
+    return root + ".labels.txt"
+
+
+def _builtin_operator_names():
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+
+
+def tflite_ops(model):
+    """Operator names used by a TFLite model (path or bytes).
+
+    Builtin operators appear by name (``CONV_2D``); anything else as
+    ``CUSTOM:<name>`` (Flex ops are ``CUSTOM:Flex...``).
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    if isinstance(model, (bytes, bytearray)):
+        content = bytearray(model)
+    else:
+        with open(model, "rb") as handle:
+            content = bytearray(handle.read())
+    parsed = flatbuffer_utils.read_model_from_bytearray(content)
+    names = _builtin_operator_names()
+    custom_code = names_custom = None
+    ops = []
+    for code in parsed.operatorCodes:
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if code.customCode is not None or names.get(builtin) == "CUSTOM":
+            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
+            ops.append(f"CUSTOM:{custom}")
+        else:
+            ops.append(names.get(builtin, f"BUILTIN_{builtin}"))
+    del custom_code, names_custom
+    return sorted(set(ops))
+
+
+def _as_uint8_image_batches(element, channels):
+    """Images in one dataset element / array, as uint8-valued float32 [B,H,W,C]."""
+    if isinstance(element, dict):
+        for key in (sig.IMAGES, "image", "images"):
+            if key in element:
+                element = element[key]
+                break
+        else:
+            raise ValueError(f"representative_data dicts need an 'images' or 'image' entry, got keys {sorted(element)}.")
+    elif isinstance(element, (tuple, list)) and len(element) in (1, 2) and np.ndim(element[0]) >= 3:
+        element = element[0]  # (images, masks) from a training pipeline
+    array = np.asarray(element)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] != channels:
+        raise ValueError(
+            f"representative_data must hold images [H, W, {channels}] or batches [B, H, W, {channels}], got shape {array.shape}."
+        )
+    if array.dtype != np.uint8 and (np.nanmin(array) < 0 or np.nanmax(array) > 255):
+        raise ValueError("representative_data must hold raw pixel values in 0..255 (the model's input range).")
+    return array.astype(np.float32)
+
+
+def representative_images(data, input_size, channels, limit=MAX_REPRESENTATIVE_IMAGES):
+    """uint8 ``[1, H, W, C]`` calibration inputs at the export size.
+
+    Args:
+        data: uint8/float array ``[N, H, W, C]``, a ``tf.data.Dataset`` or any
+            iterable of images, batches, ``(images, masks)`` tuples or dicts
+            with ``images``; pixel values 0..255.
+        input_size: ``(H, W)`` of the export; other sizes are resized.
+        limit: stop after this many images.
+    """
+    if isinstance(data, np.ndarray):
+        data = [data]
+    elif isinstance(data, tf.data.Dataset):
+        data = data.as_numpy_iterator()
+    images = []
+    for element in data:
+        for image in _as_uint8_image_batches(element, channels):
+            if image.shape[:2] != tuple(input_size):
+                image = tf.image.resize(image, input_size).numpy()
+            images.append(np.clip(np.round(image), 0, 255).astype(np.uint8)[None])
+            if len(images) >= limit:
+                return images
+    if not images:
+        raise ValueError("representative_data yielded no images.")
+    return images
+
+
+def _check_input_size(input_size, spec):
+    if input_size is None:
+        if spec.fixed_size is None:
+            raise ValueError("input_size=(H, W) is required: the model takes any size but a .tflite has a fixed one.")
+        return spec.fixed_size
+    if (
+        not isinstance(input_size, (tuple, list)) or len(input_size) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in input_size)
+    ):
+        raise ValueError(f"input_size must be (height, width) positive ints, got {input_size!r}.")
+    return (int(input_size[0]), int(input_size[1]))
+
+
+def _spec_for_size(model, input_size, size_divisor):
+    """ModelSpec; a dynamic model that already answers at input_size needs no resize."""
+    spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
+    if spec.fixed_size is None and size_divisor is None:
+        try:
+            out = model(np.zeros((1, *input_size, spec.channels), np.float32), training=False)
+            fits = tuple(out.shape[1:3]) == tuple(input_size)
+        except Exception:  # the model rejects this size: probe its divisor instead
+            fits = False
+        if not fits:
+            spec = _graph.inspect_model(model)
+    return spec
+
+
+def convert_tflite(model, spec, input_size, *, quantize="none", representative=None, include_scores=False):
+    """Bytes of the builtin-only .tflite (see module docstring)."""
+
+    def serve(images):
+        logits = _graph.predict_logits(model, spec, images)
+        outputs = {sig.CLASSES: tf.argmax(logits, axis=-1, output_type=tf.int32)}
+        if include_scores:
+            outputs[SCORES] = logits
+        return outputs
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        sig.SERVING_DEFAULT, serve,
+        input_signature=[tf.TensorSpec([1, *input_size, spec.channels], tf.uint8, name=sig.IMAGES)],
+    )
+    with tempfile.TemporaryDirectory(prefix="kseg-tflite-") as saved_model_dir:
+        archive.write_out(saved_model_dir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "fp16":
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.representative_dataset = lambda: ({sig.IMAGES: image} for image in representative)
+        try:
+            content = converter.convert()
+        except Exception as error:  # the converter's own errors are several screens long
+            lines = [line for line in str(error).splitlines() if line.strip()]
+            detail = "\n".join(lines[-8:])
+            raise ValueError(
+                f"TFLite conversion of {model.name!r} with builtin ops only (quantize={quantize!r}) failed; "
+                f"the model uses operations outside {'TFLITE_BUILTINS_INT8' if quantize == 'int8' else 'TFLITE_BUILTINS'}:\n{detail}"
+            ) from error
+    custom = [op for op in tflite_ops(content) if op.startswith("CUSTOM:")]
+    if custom:
+        raise ValueError(f"TFLite model of {model.name!r} contains non-builtin ops {custom}; phones cannot run it.")
+    return content
+
+
+def export_tflite(
+    model,
+    path,
+    *,
+    input_size=None,
+    quantize="none",
+    representative_data=None,
+    include_scores=False,
+    class_names=None,
+    size_divisor=None,
+):
+    """Write a builtin-ops-only ``.tflite`` and its labels file.
+
+    Args:
+        model: keras model, float32 raw pixels (0..255) -> logits.
+        path: output file, must end in ``.tflite``; the labels file goes to
+            ``labels_path_for(path)`` (``model.tflite`` -> ``model.labels.txt``).
+        input_size: ``(H, W)`` of the exported input; default: the model's
+            fixed size (required for fully convolutional models).
+        quantize: ``"none"`` (fp32), ``"fp16"`` (fp16 weights),
+            ``"dynamic"`` (int8 weights, float activations) or ``"int8"``
+            (full integer with ``TFLITE_BUILTINS_INT8``; needs
+            ``representative_data``).
+        representative_data: calibration images for int8 (see
+            ``representative_images``); raw pixel values 0..255.
+        include_scores: also output ``scores`` (float32 logits).
+        class_names: names for the labels file; default ``class_<i>``.
+        size_divisor: input-size multiple the model needs; default: probed.
+
+    Returns:
+        ``path``.
+    """
+    path = os.fspath(path)
+    if not path.endswith(".tflite"):
+        raise ValueError(f"path must end with '.tflite', got {path!r}.")
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}.")
+    if quantize == "int8" and representative_data is None:
+        raise ValueError("quantize='int8' needs representative_data (calibration images, raw pixels 0..255).")
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"output directory {directory!r} does not exist.")
+    if not os.access(directory, os.W_OK):
+        raise PermissionError(f"output directory {directory!r} is not writable.")
+    spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
+    input_size = _check_input_size(input_size, spec)
+    spec = _spec_for_size(model, input_size, size_divisor)
+    class_names = resolve_class_names(class_names, spec.num_classes)
+    representative = None
+    if quantize == "int8":
+        representative = representative_images(representative_data, input_size, spec.channels)
+    content = convert_tflite(
+        model, spec, input_size, quantize=quantize, representative=representative, include_scores=include_scores
+    )
+    atomic_write_bytes(path, content)
+    write_labels(labels_path_for(path), class_names)
+    return path

@@ -1,0 +1,19 @@
+"""Argument checks shared by the layer family; each error names the argument."""
+
+
+def positive_int_pair(value, name):
+    """Normalise an int or a pair of ints to a tuple of two positive ints."""
+    pair = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else None
+    if (
+        pair is None
+        or len(pair) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair)
+    ):
+        raise ValueError(f"`{name}` must be a positive int or a pair of positive ints, got {value!r}.")
+    return pair
+
+
+def one_of(value, name, allowed):
+    if value not in allowed:
+        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, allowed))}; got {value!r}.")
+    return value

@@ -1,0 +1,86 @@
+"""Label handling shared by the losses and the metrics.
+
+Segmentation labels arrive as int ``(B, H, W)`` or ``(B, H, W, 1)`` maps in
+which ``ignore_id`` marks pixels that must not count. Any other id outside
+``[0, num_classes)`` is a data bug (a wrong label map, a mask resized with
+bilinear interpolation), so it is reported instead of being trained on.
+
+This is one of the few kseg modules that uses TensorFlow directly:
+``tf.debugging.Assert`` is the only way to fail from inside a traced graph.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+
+def check_ignore_id(ignore_id):
+    """Validate an ``ignore_id`` constructor argument (int or None)."""
+    if ignore_id is None:
+        return None
+    if isinstance(ignore_id, bool) or not isinstance(ignore_id, int):
+        raise ValueError(f"ignore_id must be an int or None, got {ignore_id!r}.")
+    return int(ignore_id)
+
+
+def squeeze_labels(y_true, y_pred_rank):
+    """Return labels as int32 ``(B, H, W)``.
+
+    Args:
+        y_true: int or float tensor ``(B, H, W)`` or ``(B, H, W, 1)``.
+        y_pred_rank: rank of the logits, normally 4.
+    """
+    y_true = ops.convert_to_tensor(y_true)
+    rank = len(y_true.shape)
+    if rank == y_pred_rank and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, axis=-1)
+    elif rank != y_pred_rank - 1:
+        raise ValueError(
+            f"y_true must have shape (B, H, W) or (B, H, W, 1) for logits of rank "
+            f"{y_pred_rank}; got y_true of shape {tuple(y_true.shape)}."
+        )
+    if not keras.backend.is_int_dtype(y_true.dtype):
+        # Keras' Loss.__call__ converts labels to float; ids are exact integers.
+        y_true = ops.round(y_true)
+    return ops.cast(y_true, "int32")
+
+
+def valid_mask(labels, num_classes, ignore_id, what="y_true"):
+    """Boolean mask of pixels that count, with a check on stray ids.
+
+    Args:
+        labels: int32 tensor of class ids, any shape.
+        num_classes: number of classes C.
+        ignore_id: id to skip, or None.
+        what: argument name used in error messages.
+
+    Returns:
+        bool tensor shaped like ``labels``: True where ``0 <= id < C``.
+
+    Raises:
+        ValueError (eagerly) or ``tf.errors.InvalidArgumentError`` (in a
+        graph) if an id outside ``[0, C)`` that is not ``ignore_id`` occurs.
+        Under XLA (``jit_compile=True``) assertions are compiled away, so such
+        pixels are then silently excluded like ignored ones.
+    """
+    in_range = ops.logical_and(labels >= 0, labels < num_classes)
+    if ignore_id is None:
+        ok = in_range
+    else:
+        ok = ops.logical_or(in_range, ops.equal(labels, ignore_id))
+    all_ok = ops.all(ok)
+    message = (
+        f"{what} contains class ids outside [0, {num_classes}) that are not the "
+        f"ignore id {ignore_id}; check num_classes and the label map."
+    )
+    if tf.executing_eagerly():
+        if not bool(all_ok):
+            bad = np.unique(ops.convert_to_numpy(labels)[~ops.convert_to_numpy(ok)])
+            raise ValueError(f"{message} Offending ids: {bad[:10].tolist()}.")
+        return in_range
+    assertion = tf.debugging.Assert(
+        all_ok, [message, "min id:", ops.min(labels), "max id:", ops.max(labels)]
+    )
+    with tf.control_dependencies([assertion]):
+        return tf.identity(in_range)

@@ -1,0 +1,63 @@
+"""A weighted sum of losses, e.g. cross-entropy + Dice."""
+
+import math
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class WeightedSum(keras.losses.Loss):
+    """``sum_k weight_k * loss_k(y_true, y_pred, sample_weight)``.
+
+    Args:
+        losses: non-empty sequence of ``(loss, weight)`` pairs; ``loss`` is a
+            ``keras.losses.Loss`` instance (kseg or Keras) and ``weight`` a
+            finite number >= 0.
+        name: loss name.
+
+    Each term keeps its own normalisation (and its own division by the
+    replicas in sync under ``tf.distribute``). Returns a float32 scalar.
+    """
+
+    def __init__(self, losses, name="weighted_sum"):
+        super().__init__(name=name, reduction="sum_over_batch_size", dtype="float32")
+        try:
+            pairs = [tuple(pair) for pair in losses]
+        except TypeError:
+            raise ValueError(
+                f"losses must be a sequence of (loss, weight) pairs, got {losses!r}."
+            ) from None
+        if not pairs:
+            raise ValueError("losses must contain at least one (loss, weight) pair.")
+        terms = []
+        for pair in pairs:
+            if len(pair) != 2:
+                raise ValueError(f"Each entry of losses must be a (loss, weight) pair, got {pair!r}.")
+            loss, weight = pair
+            if isinstance(loss, dict):
+                loss = keras.saving.deserialize_keras_object(loss)
+            if not isinstance(loss, keras.losses.Loss):
+                raise ValueError(f"Each loss must be a keras.losses.Loss instance, got {loss!r}.")
+            try:
+                weight = float(weight)
+            except (TypeError, ValueError):
+                raise ValueError(f"Loss weight must be a number, got {weight!r}.") from None
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"Loss weight must be finite and >= 0, got {weight}.")
+            terms.append((loss, weight))
+        self.losses = terms
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        total = None
+        for loss, weight in self.losses:
+            term = weight * keras.ops.cast(loss(y_true, y_pred, sample_weight), "float32")
+            total = term if total is None else total + term
+        return total
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "losses": [
+                [keras.saving.serialize_keras_object(loss), weight] for loss, weight in self.losses
+            ],
+        }

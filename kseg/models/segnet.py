@@ -1,0 +1,140 @@
+"""SegNet and SegNet-Basic (Badrinarayanan, Kendall and Cipolla, TPAMI 2017).
+
+The encoder max-pools with ``MaxPoolingWithArgmax2D`` and keeps the argmax
+indices; each decoder stage puts its input back at exactly those positions
+with ``MaxUnpooling2D`` (zeros elsewhere) and densifies the sparse map with
+convolutions. No encoder features are concatenated: only the indices cross
+from encoder to decoder, which is what makes SegNet memory-light.
+
+Pooling uses "same" padding and unpooling takes the pre-pool tensor as its
+size reference, so odd sizes round-trip (45 -> 23 -> 45) and any input size
+works without padding the image.
+
+Departures from the Caffe reference, and why:
+
+* Decoder convolutions drop their bias (batch norm's beta replaces it);
+  encoder convolutions keep theirs so VGG16 ImageNet weights load
+  unchanged. ``segnet`` at 11 classes: 29,443,659 parameters (29,426,251
+  trainable), paper 29.5M.
+* SegNet-Basic's local response normalisation of the input is replaced by
+  scaling pixels to [-1, 1] (the graph has no LRN, which TFLite's builtin
+  set lacks for most delegates, and batch norm follows the first conv
+  anyway).
+"""
+
+import keras
+
+from kseg.layers import MaxPoolingWithArgmax2D, MaxUnpooling2D
+from kseg.models._blocks import (
+    VGG16_BLOCKS,
+    check_builder_args,
+    check_positive_int,
+    conv_bn_relu,
+    float32_logits,
+    image_input,
+    load_vgg16_weights,
+    unit_normalize,
+    vgg16_block,
+    vgg_normalize,
+)
+from kseg.models.registry import register
+
+
+def _pool(x, name):
+    """Argmax pooling; returns ``(pooled, indices, reference)`` for the decoder."""
+    pooled, indices = MaxPoolingWithArgmax2D(2, padding="same", name=name)(x)
+    return pooled, indices, x
+
+
+def _unpool(x, pool_record, name):
+    _, indices, reference = pool_record
+    return MaxUnpooling2D(2, name=name)([x, indices, reference])
+
+
+@register("segnet")
+def segnet(*, num_classes, input_shape=(None, None, 3), weights=None):
+    """SegNet: VGG16 encoder (13 convs + batch norm) and its mirrored decoder.
+
+    Decoder block ``b`` unpools with the indices of encoder pool ``b``,
+    then applies as many 3x3 conv-BN-ReLU units as encoder block ``b``; its
+    last one narrows to the next block's width, and the very last one is
+    the 3x3 classifier (no BN, no ReLU), as in the Caffe model.
+
+    Args:
+        num_classes: number of output classes.
+        input_shape: ``(H, W, C)``; H and W may be None; any size works.
+        weights: None, ``"imagenet"`` (downloads) or a path to a
+            keras.applications VGG16 weights file, loaded into the encoder's
+            ``block{i}_conv{j}`` layers. Needs 3 input channels.
+
+    Returns:
+        A ``keras.Model`` named ``"segnet"``: float32 images ``(B, H, W, C)``
+        with raw pixel values in [0, 255] -> float32 logits
+        ``(B, H, W, num_classes)``.
+    """
+    input_shape = check_builder_args("segnet", num_classes, input_shape)
+    inputs = image_input(input_shape)
+    x = vgg_normalize(inputs)
+    records = []
+    for block in range(1, len(VGG16_BLOCKS) + 1):
+        x = vgg16_block(x, block, batch_norm=True)
+        record = _pool(x, f"block{block}_pool")
+        x = record[0]
+        records.append(record)
+
+    for block in range(len(VGG16_BLOCKS), 0, -1):
+        filters, convs = VGG16_BLOCKS[block - 1]
+        x = _unpool(x, records[block - 1], f"decoder_block{block}_unpool")
+        # Mirror of the encoder: convs counted down, the last one narrows.
+        for j in range(convs, 1, -1):
+            x = conv_bn_relu(x, filters, 3, name=f"decoder_block{block}_conv{j}")
+        if block > 1:
+            x = conv_bn_relu(x, VGG16_BLOCKS[block - 2][0], 3, name=f"decoder_block{block}_conv1")
+    x = keras.layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
+    model = keras.Model(inputs, float32_logits(x), name="segnet")
+    load_vgg16_weights(model, weights, builder="segnet")
+    return model
+
+
+@register("segnet_basic")
+def segnet_basic(*, num_classes, input_shape=(None, None, 3), filters=64, kernel_size=7, stages=4):
+    """SegNet-Basic: ``stages`` encoder and decoder stages of 7x7 convolutions.
+
+    Encoder stage: conv (no bias) -> BN -> ReLU -> argmax pooling. Decoder
+    stage: unpooling with the matching indices -> conv (no bias) -> BN, with
+    no ReLU, as in the paper. A 1x1 convolution classifies.
+    Parameters at the paper's configuration (64 filters, 7x7, 4 stages, 3
+    input channels): ``1,416,384 + 65 * num_classes`` (1,417,099 for
+    CamVid's 11 classes), of which 1,024 are BN moving statistics.
+
+    Args:
+        num_classes: number of output classes.
+        input_shape: ``(H, W, C)``, any channel count; H and W may be None;
+            any size works.
+        filters: width of every stage (64 in the paper).
+        kernel_size: kernel size of every convolution (7 in the paper).
+        stages: number of encoder (and decoder) stages (4 in the paper).
+
+    Returns:
+        A ``keras.Model`` named ``"segnet_basic"``: float32 images
+        ``(B, H, W, C)`` with raw pixel values in [0, 255] -> float32 logits
+        ``(B, H, W, num_classes)``.
+    """
+    input_shape = check_builder_args("segnet_basic", num_classes, input_shape)
+    filters = check_positive_int("segnet_basic", "filters", filters)
+    kernel_size = check_positive_int("segnet_basic", "kernel_size", kernel_size)
+    stages = check_positive_int("segnet_basic", "stages", stages)
+
+    inputs = image_input(input_shape)
+    x = unit_normalize(inputs)
+    records = []
+    for stage in range(1, stages + 1):
+        x = conv_bn_relu(x, filters, kernel_size, name=f"encoder_block{stage}_conv")
+        record = _pool(x, f"encoder_block{stage}_pool")
+        x = record[0]
+        records.append(record)
+    for stage in range(stages, 0, -1):
+        x = _unpool(x, records[stage - 1], f"decoder_block{stage}_unpool")
+        x = conv_bn_relu(x, filters, kernel_size, name=f"decoder_block{stage}_conv", activation=None)
+    x = keras.layers.Conv2D(num_classes, 1, name="classifier")(x)
+    return keras.Model(inputs, float32_logits(x), name="segnet_basic")

@@ -1,0 +1,130 @@
+"""The standard callback set of a kseg training run."""
+
+import os
+import tempfile
+
+import keras
+
+from kseg.training.best_checkpoint import BestCheckpoint
+from kseg.training.strategy import is_chief, task_id
+
+
+class ResumableCSVLogger(keras.callbacks.CSVLogger):
+    """``CSVLogger(append=True)`` that knows a resumed run from a fresh one.
+
+    The file is opened when the first epoch begins: a run starting at epoch
+    0 starts a new log (an old log in the same directory is replaced); a run
+    resumed by ``BackupAndRestore`` (first epoch > 0) appends to it, dropping
+    any rows of epochs it is about to run again, so every epoch appears once.
+
+    Args:
+        filename: CSV path.
+        separator: column separator.
+    """
+
+    def __init__(self, filename, separator=","):
+        super().__init__(os.fspath(filename), separator=separator, append=True)
+
+    def on_train_begin(self, logs=None):
+        self._started = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._started:
+            return
+        self._started = True
+        if epoch == 0 and os.path.exists(self.filename):
+            os.remove(self.filename)
+        elif os.path.exists(self.filename):
+            self._drop_rows_from(epoch)
+        super().on_train_begin(logs)
+
+    def _drop_rows_from(self, epoch):
+        with open(self.filename, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        if not lines:
+            return
+        kept = [lines[0]] + [
+            line for line in lines[1:]
+            if line.split(self.sep, 1)[0].isdigit() and int(line.split(self.sep, 1)[0]) < epoch
+        ]
+        if len(kept) != len(lines):
+            with open(self.filename, "w", encoding="utf-8") as f:
+                f.write("\n".join(kept) + "\n")
+
+
+def ensure_writable_dir(path):
+    """Create ``path`` if needed and check that files can be written in it.
+
+    Raises:
+        PermissionError / NotADirectoryError with a message naming ``path``.
+    """
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"Output directory {path!r} exists and is not a directory.")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise PermissionError(f"Output directory {path!r} is not writable: {error}.") from None
+    return path
+
+
+def standard_callbacks(output_dir, *, monitor="val_miou", mode="auto", tensorboard=True,
+                       checkpoint_name="best.keras", csv_name="training_log.csv",
+                       backup_save_freq="epoch", chief=None, verbose=1):
+    """Callbacks for a resumable, logged run that keeps its best model.
+
+    Layout under ``output_dir``::
+
+        backup/            BackupAndRestore state (deleted when fit completes)
+        best.keras         best model by ``monitor`` (+ best.keras.json)
+        logs/              TensorBoard event files
+        training_log.csv   one row per epoch
+
+    Args:
+        output_dir: run directory; created if missing. Restarting a killed
+            run with the same ``output_dir`` resumes from its last completed
+            epoch (or batch, with an int ``backup_save_freq``).
+        monitor: log key that selects the best model (default "val_miou").
+        mode: "auto", "max" or "min" for ``monitor``.
+        tensorboard: include ``keras.callbacks.TensorBoard``.
+        checkpoint_name: file name of the best model (must end in ".keras").
+        csv_name: file name of the CSV log.
+        backup_save_freq: "epoch" or an int number of batches.
+        chief: whether this process writes the shared artefacts; None reads
+            TF_CONFIG (True without a cluster). Other workers of a
+            multi-worker run only keep a private backup and TerminateOnNaN.
+        verbose: verbosity of ``BestCheckpoint``.
+
+    Returns:
+        On the chief: ``[BackupAndRestore, BestCheckpoint, TensorBoard (if
+        tensorboard), TerminateOnNaN, ResumableCSVLogger]``; BackupAndRestore
+        comes first so it restores the state before the others start.
+
+    Raises:
+        PermissionError / NotADirectoryError: ``output_dir`` is not writable.
+    """
+    output_dir = ensure_writable_dir(output_dir)
+    if chief is None:
+        chief = is_chief()
+    if not chief:
+        # Workers must not overwrite the chief's files, but each needs its own
+        # backup to rejoin a restarted cluster at the same epoch.
+        backup_dir = os.path.join(output_dir, f"backup-{task_id()}")
+        return [
+            keras.callbacks.BackupAndRestore(backup_dir, save_freq=backup_save_freq),
+            keras.callbacks.TerminateOnNaN(),
+        ]
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup"), save_freq=backup_save_freq),
+        BestCheckpoint(os.path.join(output_dir, checkpoint_name), monitor=monitor, mode=mode,
+                       verbose=verbose),
+    ]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(output_dir, "logs")))
+    callbacks += [
+        keras.callbacks.TerminateOnNaN(),
+        ResumableCSVLogger(os.path.join(output_dir, csv_name)),
+    ]
+    return callbacks

@@ -1,0 +1,16 @@
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CAMVID_ROOT = (REPO_ROOT / ".." / "shared" / "data" / "camvid").resolve()
+
+
+@pytest.fixture
+def camvid_root():
+    if not (CAMVID_ROOT / "train.txt").exists():
+        pytest.skip(f"CamVid not found at {CAMVID_ROOT} (expected ../shared/data/camvid beside the repo)")
+    return CAMVID_ROOT
