@@ -211,7 +211,7 @@ def build_backbone(
     overrides, strides = dilation.plan(base, output_stride)
     x = inputs
     if preprocessing:
-        x = PixelNormalization(spec.preprocess, name="preprocessing")(x)
+        x = PixelNormalization(spec.preprocess, name="preprocess")(x)
     cloned = dilation.clone_with_overrides(base, x, overrides, rename)
 
     features = {}

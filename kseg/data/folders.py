@@ -346,6 +346,30 @@ def _pil_index_mask(path):
     return arr.astype(np.int32)
 
 
+def map_and_check(raw, codec, *, num_classes, ignore_id, source):
+    """Maps raw mask values to ids inside a tf.data function, asserting that
+    every id is a class or the ignore id. ``source`` (a path tensor or a
+    string) is part of the error message so users learn which file is bad.
+    """
+    mask = codec.map_tf(raw)
+    flat = tf.reshape(mask, [-1])
+    out_of_range = (flat >= num_classes) & (flat != ignore_id)
+    checks = [tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(out_of_range)),
+        [f"mask id >= num_classes={num_classes} and not the ignore id {ignore_id} in",
+         source, "id:", tf.boolean_mask(flat, out_of_range)[:1]], summarize=3)]
+    if codec.keys is not None:
+        unmapped = flat < 0
+        flat_raw = tf.reshape(_pack_rgb_tf(raw) if codec.kind == "rgb" else tf.cast(raw, tf.int64), [-1])
+        checks.append(tf.debugging.Assert(
+            tf.logical_not(tf.reduce_any(unmapped)),
+            [f"mask raw value not in {codec.description} in", source,
+             "raw value (colours packed r*65536+g*256+b):",
+             tf.boolean_mask(flat_raw, unmapped)[:1]], summarize=3))
+    with tf.control_dependencies(checks):
+        return tf.identity(mask)
+
+
 def _make_decode_fn(*, image_channels, mask_modes, codec, num_classes, ignore_id):
     if codec.kind == "rgb":
         def read_mask(path):
@@ -367,29 +391,12 @@ def _make_decode_fn(*, image_channels, mask_modes, codec, num_classes, ignore_id
     def decode(image_path, mask_path):
         image = tf.io.decode_image(tf.io.read_file(image_path), channels=image_channels,
                                    expand_animations=False)
-        raw = read_mask(mask_path)
-        mask = codec.map_tf(raw)
-        flat_raw = tf.reshape(_pack_rgb_tf(raw) if codec.kind == "rgb" else tf.cast(raw, tf.int64), [-1])
-        flat = tf.reshape(mask, [-1])
-        unmapped = flat < 0
-        out_of_range = (flat >= num_classes) & (flat != ignore_id)
-        checks = [
-            tf.debugging.Assert(
-                tf.reduce_all(tf.shape(image)[:2] == tf.shape(mask)[:2]),
-                ["image/mask size mismatch:", image_path, tf.shape(image), mask_path,
-                 tf.shape(mask)]),
-            tf.debugging.Assert(
-                tf.logical_not(tf.reduce_any(out_of_range)),
-                [f"mask id >= num_classes={num_classes} and not ignore id {ignore_id} in",
-                 mask_path, "id:", tf.boolean_mask(flat, out_of_range)[:1]], summarize=3),
-        ]
-        if codec.keys is not None:
-            checks.append(tf.debugging.Assert(
-                tf.logical_not(tf.reduce_any(unmapped)),
-                [f"mask raw value not in {codec.description} in", mask_path,
-                 "raw value (colours packed r*65536+g*256+b):",
-                 tf.boolean_mask(flat_raw, unmapped)[:1]], summarize=3))
-        with tf.control_dependencies(checks):
+        mask = map_and_check(read_mask(mask_path), codec, num_classes=num_classes,
+                             ignore_id=ignore_id, source=mask_path)
+        size_check = tf.debugging.Assert(
+            tf.reduce_all(tf.shape(image)[:2] == tf.shape(mask)[:2]),
+            ["image/mask size mismatch:", image_path, tf.shape(image), mask_path, tf.shape(mask)])
+        with tf.control_dependencies([size_check]):
             mask = tf.identity(mask)
         image.set_shape([None, None, image_channels])
         return image, mask

@@ -114,7 +114,17 @@ def _write_version(model, spec, directory, name, *, include_probabilities, max_i
     )
     for signature_name, (fn, input_signature) in functions.items():
         archive.add_endpoint(signature_name, fn, input_signature=input_signature)
-    archive.write_out(directory, verbose=False)
+    try:
+        archive.write_out(directory, verbose=False)
+    except tf.errors.OperatorNotAllowedInGraphError as error:
+        # e.g. keras UpSampling2D(interpolation="bilinear") branches in Python
+        # on the (symbolic) image size, so it cannot serve any H and W.
+        raise ValueError(
+            f"model {model.name!r} cannot run on images of unknown height and width (a layer needs "
+            "concrete sizes; keras UpSampling2D with bilinear interpolation is one such layer, "
+            "kseg.layers.Upsample2D is not). Build the model with a fixed input_shape=(H, W, C) to export "
+            f"it with resizing inside the graph, or replace that layer. Cause: {str(error).splitlines()[0]}"
+        ) from None
     extra = os.path.join(directory, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     write_labels(os.path.join(extra, LABELS_FILENAME), class_names)

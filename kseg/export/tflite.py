@@ -52,7 +52,6 @@ def tflite_ops(model):
             content = bytearray(handle.read())
     parsed = flatbuffer_utils.read_model_from_bytearray(content)
     names = _builtin_operator_names()
-    custom_code = names_custom = None
     ops = []
     for code in parsed.operatorCodes:
         builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
@@ -61,7 +60,6 @@ def tflite_ops(model):
             ops.append(f"CUSTOM:{custom}")
         else:
             ops.append(names.get(builtin, f"BUILTIN_{builtin}"))
-    del custom_code, names_custom
     return sorted(set(ops))
 
 

@@ -13,16 +13,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from kseg.backbones import PixelNormalization
+
 # (filters, convs) per VGG16 block; layer names follow keras.applications
 # (``block{i}_conv{j}``) so ImageNet weights load by name.
 VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
-
-# The Caffe VGG16 weights expect BGR input minus this mean; we feed RGB minus
-# the same mean in RGB order and flip the first kernel's input channels when
-# loading (``load_vgg16_weights``), which computes exactly the same thing
-# without a channel-reversal op in the graph.
-VGG_MEAN_RGB = (123.68, 116.779, 103.939)
-
 
 def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
@@ -70,23 +65,14 @@ def image_input(input_shape):
     return keras.Input(shape=input_shape, dtype="float32", name="images")
 
 
-def vgg_normalize(x):
-    """Caffe-style VGG normalisation (mean subtraction, no scaling).
+def normalize(x, mode):
+    """In-graph pixel normalisation (``kseg.backbones.PixelNormalization``).
 
-    3-channel input subtracts the ImageNet RGB mean; any other channel
-    count (e.g. grayscale) subtracts 127.5 from every channel, which keeps
-    the same value range for from-scratch training.
+    ``"caffe"`` for VGG16-initialised encoders (what the ImageNet weights
+    expect), ``"tf"`` (raw [0, 255] -> [-1, 1]) for networks trained from
+    scratch. Named ``preprocess`` so every model starts the same way.
     """
-    channels = x.shape[-1]
-    mean = VGG_MEAN_RGB if channels == 3 else (127.5,) * channels
-    return keras.layers.Normalization(
-        mean=list(mean), variance=[1.0] * channels, name="preprocess"
-    )(x)
-
-
-def unit_normalize(x):
-    """Map raw pixels [0, 255] to [-1, 1] for models trained from scratch."""
-    return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(x)
+    return PixelNormalization(mode, name="preprocess")(x)
 
 
 def conv_bn_relu(x, filters, kernel_size=3, *, name, batch_norm=True, activation="relu", use_bias=None):
@@ -107,13 +93,16 @@ def conv_bn_relu(x, filters, kernel_size=3, *, name, batch_norm=True, activation
     return x
 
 
-def vgg16_block(x, block, *, batch_norm):
+def vgg16_block(x, block, *, batch_norm, filters=None):
     """The convolutions of VGG16 block ``block`` (1..5), without the pooling.
+
+    ``filters`` overrides the block's VGG16 width (for light variants).
 
     Convolutions keep their bias even with batch norm so the ImageNet
     kernels and biases load unchanged.
     """
-    filters, convs = VGG16_BLOCKS[block - 1]
+    width, convs = VGG16_BLOCKS[block - 1]
+    filters = width if filters is None else filters
     for j in range(1, convs + 1):
         x = conv_bn_relu(x, filters, 3, name=f"block{block}_conv{j}", batch_norm=batch_norm, use_bias=True)
     return x
@@ -124,9 +113,9 @@ def load_vgg16_weights(model, weights, *, builder):
 
     ``weights``: None (nothing to do), ``"imagenet"`` (downloaded by
     keras.applications) or a path to a keras.applications VGG16 weights
-    file (``.h5`` / ``.weights.h5``, with or without the top). The first
-    kernel's input channels are reversed because the weights were trained
-    on BGR input and our graph feeds RGB (see ``VGG_MEAN_RGB``).
+    file (``.h5`` / ``.weights.h5``, with or without the top),
+    (read through keras.applications, so both Keras weight formats work).
+    The model must normalise its input with ``normalize(x, "caffe")``.
     """
     if weights is None:
         return
@@ -144,10 +133,7 @@ def load_vgg16_weights(model, weights, *, builder):
     for block, (_, convs) in enumerate(VGG16_BLOCKS, start=1):
         for j in range(1, convs + 1):
             name = f"block{block}_conv{j}"
-            kernel, bias = source.get_layer(name).get_weights()
-            if name == "block1_conv1":
-                kernel = kernel[:, :, ::-1, :]
-            model.get_layer(name).set_weights([kernel, bias])
+            model.get_layer(name).set_weights(source.get_layer(name).get_weights())
 
 
 def _vgg16_source(weights, builder):

@@ -14,8 +14,8 @@ Departures from the Caffe reference, and why:
 
 * Decoder convolutions drop their bias (batch norm's beta replaces it);
   encoder convolutions keep theirs so VGG16 ImageNet weights load
-  unchanged. ``segnet`` at 11 classes: 29,443,659 parameters (29,426,251
-  trainable), paper 29.5M.
+  unchanged. ``segnet`` at 11 classes: 29,461,515 parameters (15,872 of
+  them batch-norm moving statistics), paper 29.5M.
 * SegNet-Basic's local response normalisation of the input is replaced by
   scaling pixels to [-1, 1] (the graph has no LRN, which TFLite's builtin
   set lacks for most delegates, and batch norm follows the first conv
@@ -32,10 +32,9 @@ from kseg.models._blocks import (
     conv_bn_relu,
     float32_logits,
     image_input,
+    normalize,
     load_vgg16_weights,
-    unit_normalize,
     vgg16_block,
-    vgg_normalize,
 )
 from kseg.models.registry import register
 
@@ -52,7 +51,7 @@ def _unpool(x, pool_record, name):
 
 
 @register("segnet")
-def segnet(*, num_classes, input_shape=(None, None, 3), weights=None):
+def segnet(*, num_classes, input_shape=(None, None, 3), base_filters=64, weights=None):
     """SegNet: VGG16 encoder (13 convs + batch norm) and its mirrored decoder.
 
     Decoder block ``b`` unpools with the indices of encoder pool ``b``,
@@ -63,6 +62,9 @@ def segnet(*, num_classes, input_shape=(None, None, 3), weights=None):
     Args:
         num_classes: number of output classes.
         input_shape: ``(H, W, C)``; H and W may be None; any size works.
+        base_filters: width of the first block (64 in VGG16); every block
+            scales with it, e.g. 16 gives a 1/16-parameter model for CPU
+            work. Pretrained ``weights`` need 64.
         weights: None, ``"imagenet"`` (downloads) or a path to a
             keras.applications VGG16 weights file, loaded into the encoder's
             ``block{i}_conv{j}`` layers. Needs 3 input channels.
@@ -73,23 +75,27 @@ def segnet(*, num_classes, input_shape=(None, None, 3), weights=None):
         ``(B, H, W, num_classes)``.
     """
     input_shape = check_builder_args("segnet", num_classes, input_shape)
+    base_filters = check_positive_int("segnet", "base_filters", base_filters)
+    if weights is not None and base_filters != 64:
+        raise ValueError(f"segnet: pretrained `weights` need base_filters=64, got {base_filters}.")
+    widths = [filters * base_filters // 64 or 1 for filters, _ in VGG16_BLOCKS]
     inputs = image_input(input_shape)
-    x = vgg_normalize(inputs)
+    x = normalize(inputs, "caffe")
     records = []
     for block in range(1, len(VGG16_BLOCKS) + 1):
-        x = vgg16_block(x, block, batch_norm=True)
+        x = vgg16_block(x, block, batch_norm=True, filters=widths[block - 1])
         record = _pool(x, f"block{block}_pool")
         x = record[0]
         records.append(record)
 
     for block in range(len(VGG16_BLOCKS), 0, -1):
-        filters, convs = VGG16_BLOCKS[block - 1]
+        filters, convs = widths[block - 1], VGG16_BLOCKS[block - 1][1]
         x = _unpool(x, records[block - 1], f"decoder_block{block}_unpool")
         # Mirror of the encoder: convs counted down, the last one narrows.
         for j in range(convs, 1, -1):
             x = conv_bn_relu(x, filters, 3, name=f"decoder_block{block}_conv{j}")
         if block > 1:
-            x = conv_bn_relu(x, VGG16_BLOCKS[block - 2][0], 3, name=f"decoder_block{block}_conv1")
+            x = conv_bn_relu(x, widths[block - 2], 3, name=f"decoder_block{block}_conv1")
     x = keras.layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
     model = keras.Model(inputs, float32_logits(x), name="segnet")
     load_vgg16_weights(model, weights, builder="segnet")
@@ -126,7 +132,7 @@ def segnet_basic(*, num_classes, input_shape=(None, None, 3), filters=64, kernel
     stages = check_positive_int("segnet_basic", "stages", stages)
 
     inputs = image_input(input_shape)
-    x = unit_normalize(inputs)
+    x = normalize(inputs, "tf")
     records = []
     for stage in range(1, stages + 1):
         x = conv_bn_relu(x, filters, kernel_size, name=f"encoder_block{stage}_conv")

@@ -14,8 +14,8 @@ Departures from the paper, and why:
 * ``batch_norm=True`` by default (after every 3x3 convolution, which then
   drops its bias): the 2015 network predates batch norm and is hard to
   train from scratch without it. ``batch_norm=False`` is the paper's
-  network: 31,031,685 parameters at 2 classes (the paper's ~31.0M);
-  with batch norm, 31,043,521 (of which 11,776 non-trainable).
+  network: 31,031,810 parameters at 2 classes (the paper's ~31.0M);
+  with batch norm, 31,049,474 (of which 11,776 are moving statistics).
 * ``dropout`` (0 by default) is applied at the end of the contracting path
   as in the paper, where it was 0.5.
 * ``upsampling="bilinear"`` replaces the 2x2 transposed convolution with
@@ -35,7 +35,7 @@ from kseg.models._blocks import (
     conv_bn_relu,
     float32_logits,
     image_input,
-    unit_normalize,
+    normalize,
 )
 from kseg.models.registry import register
 
@@ -92,7 +92,7 @@ def unet(
         raise ValueError(f"unet: `batch_norm` must be a bool, got {batch_norm!r}.")
 
     inputs = image_input(input_shape)
-    x = PadToMultiple(2**depth, name=f"pad_to_{2**depth}")(unit_normalize(inputs))
+    x = PadToMultiple(2**depth, name=f"pad_to_{2**depth}")(normalize(inputs, "tf"))
     skips = []
     for level in range(depth):
         x = _double_conv(x, base_filters * 2**level, f"encoder_block{level + 1}", batch_norm)

@@ -152,7 +152,7 @@ def test_sample_weight_per_image_and_per_pixel(batch):
 
 def test_serialization_round_trip(batch):
     y, logits = batch
-    for loss in [losses.CrossEntropy(ignore_id=0, class_weights=[1, 2, 3]),
+    for loss in [losses.CrossEntropy(class_weights=[1, 2, 3]),
                  losses.FocalLoss(gamma=1.5), losses.DiceLoss(smooth=2.0),
                  losses.get("ce+dice", ignore_id=255)]:
         config = keras.saving.serialize_keras_object(loss)
@@ -220,3 +220,13 @@ def test_fit_with_mixed_precision(name, jit):
     model.compile(optimizer="sgd", loss=losses.get(name), jit_compile=jit)
     history = model.fit(x, y, batch_size=2, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_logits_are_computed_in_float32(batch, dtype):
+    y, logits = batch
+    half = keras.ops.cast(logits, dtype)
+    value = losses.CrossEntropy()(y, half)
+    assert keras.backend.standardize_dtype(value.dtype) == "float32"
+    ref = np_ce(y, keras.ops.convert_to_numpy(keras.ops.cast(half, "float32")))
+    assert float(value) == pytest.approx(ref, rel=1e-5)

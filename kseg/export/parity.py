@@ -1,0 +1,175 @@
+"""Numbers that prove an exported model still gives the Keras model's answers."""
+
+import os
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from kseg.export import _graph
+from kseg.serving import signatures as sig
+
+
+def max_abs_diff(reference, other):
+    """Largest absolute elementwise difference of two same-shape arrays."""
+    reference, other = np.asarray(reference, np.float64), np.asarray(other, np.float64)
+    if reference.shape != other.shape:
+        raise ValueError(f"shapes differ: {reference.shape} vs {other.shape}.")
+    return float(np.max(np.abs(reference - other))) if reference.size else 0.0
+
+
+def class_agreement(reference, other):
+    """Percentage (0..100) of pixels whose class ids are equal."""
+    reference, other = np.asarray(reference), np.asarray(other)
+    if reference.shape != other.shape:
+        raise ValueError(f"class map shapes differ: {reference.shape} vs {other.shape}.")
+    if reference.size == 0:
+        raise ValueError("class maps are empty.")
+    return float(np.mean(reference == other) * 100.0)
+
+
+def mean_iou(predicted, target, num_classes, ignore_id=255):
+    """Mean IoU over classes present in target or prediction (NumPy)."""
+    predicted, target = np.asarray(predicted).reshape(-1), np.asarray(target).reshape(-1)
+    keep = target != ignore_id
+    cm = np.bincount(target[keep] * num_classes + predicted[keep], minlength=num_classes**2).reshape(num_classes, num_classes)
+    union = cm.sum(0) + cm.sum(1) - np.diag(cm)
+    present = union > 0
+    return float(np.mean(np.diag(cm)[present] / union[present])) if present.any() else float("nan")
+
+
+def _check_images(images):
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be uint8 [N, H, W, C], got {images.dtype} {images.shape}.")
+    return images
+
+
+def reference_logits(model, images, size_divisor=None):
+    """Keras logits float32 ``[N, H, W, K]`` for uint8 ``images``, through the
+    same resize rules the exports use (inference mode)."""
+    images = _check_images(images)
+    spec = _graph.inspect_model(model, size_divisor)
+    return _graph.predict_logits(model, spec, tf.constant(images)).numpy()
+
+
+def saved_model_parity(model, export_dir, images):
+    """Compare ``serving_default`` of an exported version with the Keras model.
+
+    Returns:
+        dict: ``class_agreement_pct``, ``max_abs_probability_diff`` (None when
+        probabilities were not exported), ``num_pixels``.
+    """
+    images = _check_images(images)
+    loaded = tf.saved_model.load(os.fspath(export_dir))
+    outputs = loaded.signatures[sig.SERVING_DEFAULT](**{sig.IMAGES: tf.constant(images)})
+    logits = reference_logits(model, images)
+    result = {
+        "class_agreement_pct": class_agreement(logits.argmax(-1), outputs[sig.CLASSES].numpy()),
+        "max_abs_probability_diff": None,
+        "num_pixels": int(np.prod(images.shape[:3])),
+    }
+    if sig.PROBABILITIES in outputs:
+        probabilities = tf.nn.softmax(logits, axis=-1).numpy()
+        result["max_abs_probability_diff"] = max_abs_diff(probabilities, outputs[sig.PROBABILITIES].numpy())
+    return result
+
+
+def tflite_parity(model, tflite_path, images, *, num_threads=1, masks=None, ignore_id=255, min_runs=10):
+    """Run a kseg .tflite with ai-edge-litert and compare it with the Keras model.
+
+    Args:
+        model: the Keras model that was exported.
+        tflite_path: the ``.tflite`` from ``export_tflite``.
+        images: uint8 ``[N, H, W, C]`` at the .tflite's input size.
+        num_threads: interpreter threads.
+        masks: optional int32 ``[N, H, W]`` ground truth for the mIoU of both.
+        min_runs: timed invocations (cycling through images), at least.
+
+    Returns:
+        dict: ``class_agreement_pct``, ``max_abs_logit_diff`` (None unless
+        the .tflite outputs ``scores``), ``latency_ms`` (median),
+        ``size_mb``, ``num_threads``, and with masks ``miou_keras``,
+        ``miou_tflite``, ``miou_drop``.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    images = _check_images(images)
+    interpreter = Interpreter(model_path=os.fspath(tflite_path), num_threads=num_threads)
+    runner = interpreter.get_signature_runner(sig.SERVING_DEFAULT)
+    expected = tuple(runner.get_input_details()[sig.IMAGES]["shape"][1:])
+    if tuple(images.shape[1:]) != expected:
+        raise ValueError(f"images are {images.shape[1:]} per example but {tflite_path} takes {expected}.")
+    results = [runner(**{sig.IMAGES: image[None]}) for image in images]
+    timings = []
+    for i in range(max(min_runs, len(images))):
+        start = time.perf_counter()
+        runner(**{sig.IMAGES: images[i % len(images)][None]})
+        timings.append((time.perf_counter() - start) * 1000.0)
+    classes = np.concatenate([r[sig.CLASSES] for r in results])
+    logits = reference_logits(model, images)
+    report = {
+        "class_agreement_pct": class_agreement(logits.argmax(-1), classes),
+        "max_abs_logit_diff": None,
+        "latency_ms": float(np.median(timings)),
+        "size_mb": os.path.getsize(tflite_path) / 2**20,
+        "num_threads": num_threads,
+    }
+    if "scores" in results[0]:
+        report["max_abs_logit_diff"] = max_abs_diff(logits, np.concatenate([r["scores"] for r in results]))
+    if masks is not None:
+        masks = np.asarray(masks)
+        num_classes = logits.shape[-1]
+        report["miou_keras"] = mean_iou(logits.argmax(-1), masks, num_classes, ignore_id)
+        report["miou_tflite"] = mean_iou(classes, masks, num_classes, ignore_id)
+        report["miou_drop"] = report["miou_keras"] - report["miou_tflite"]
+    return report
+
+
+def tflite_report(
+    model, images, *, quantizations=("none", "fp16", "dynamic", "int8"), representative_data=None,
+    masks=None, threads=(1, 2), ignore_id=255,
+):
+    """Export ``model`` at the images' size once per quantization and measure it.
+
+    Returns:
+        list of dicts (one per quantization x thread count): ``quantize``
+        plus the fields of ``tflite_parity``.
+    """
+    from kseg.export.tflite import export_tflite
+
+    images = _check_images(images)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kseg-report-") as workdir:
+        for quantize in quantizations:
+            path = os.path.join(workdir, f"{quantize}.tflite")
+            export_tflite(
+                model, path, input_size=images.shape[1:3], quantize=quantize, include_scores=True,
+                representative_data=(images if representative_data is None else representative_data)
+                if quantize == "int8" else None,
+            )
+            for num_threads in threads:
+                row = tflite_parity(model, path, images, num_threads=num_threads, masks=masks, ignore_id=ignore_id)
+                rows.append({"quantize": quantize, **row})
+    return rows
+
+
+def format_report(rows, title=None):
+    """Markdown table of ``tflite_report`` rows."""
+    has_miou = any("miou_drop" in row for row in rows)
+    header = ["quantize", "threads", "size MB", "latency ms", "max |logit diff|", "class agreement %"]
+    if has_miou:
+        header += ["mIoU keras", "mIoU tflite", "mIoU drop"]
+    lines = ([f"**{title}**", ""] if title else []) + ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        diff = row["max_abs_logit_diff"]
+        cells = [
+            row["quantize"], str(row["num_threads"]), f"{row['size_mb']:.3f}", f"{row['latency_ms']:.2f}",
+            "-" if diff is None else f"{diff:.2g}", f"{row['class_agreement_pct']:.3f}",
+        ]
+        if has_miou:
+            cells += [f"{row.get('miou_keras', float('nan')):.4f}", f"{row.get('miou_tflite', float('nan')):.4f}",
+                      f"{row.get('miou_drop', float('nan')):+.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

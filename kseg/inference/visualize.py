@@ -1,0 +1,67 @@
+"""Colour masks, overlays, triptychs and confusion-matrix plots (PNG)."""
+
+import numpy as np
+from PIL import Image
+
+
+def default_palette(num_classes, seed=7):
+    """A fixed, well-spread ``uint8 [num_classes, 3]`` palette (class 0 dark grey)."""
+    rng = np.random.default_rng(seed)
+    palette = rng.integers(40, 256, size=(max(num_classes, 1), 3), dtype=np.int64)
+    palette[0] = (64, 64, 64)
+    return palette[:num_classes].astype(np.uint8)
+
+
+def colorize(mask, palette, ignore_id=255):
+    """``int [H, W]`` class map -> ``uint8 [H, W, 3]``; ignore and unknown ids are black."""
+    palette = np.asarray(palette, np.uint8)
+    mask = np.asarray(mask)
+    out = np.zeros((*mask.shape, 3), np.uint8)
+    valid = (mask >= 0) & (mask < len(palette)) & (mask != ignore_id)
+    out[valid] = palette[mask[valid]]
+    return out
+
+
+def overlay(image, colour_mask, alpha=0.5):
+    """Blend an RGB image ``uint8 [H, W, 3]`` with a colour mask of the same size."""
+    image = np.asarray(image, np.float32)
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    return np.clip((1 - alpha) * image + alpha * colour_mask, 0, 255).astype(np.uint8)
+
+
+def save_triptych(path, image, truth, prediction, palette, ignore_id=255):
+    """Save ``image | truth | prediction`` side by side (prediction drawn over the image)."""
+    image = np.asarray(image, np.uint8)
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    panels = [image, colorize(truth, palette, ignore_id),
+              overlay(image, colorize(prediction, palette, ignore_id))]
+    Image.fromarray(np.concatenate(panels, axis=1)).save(path)
+
+
+def save_confusion_png(path, confusion, class_names):
+    """Row-normalised confusion matrix (rows: truth) as a labelled heat map."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(confusion, np.float64)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n))
+    im = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(n), class_names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(n), class_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("truth")
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,59 @@
+"""DeepLab V3+ (Chen et al. 2018, "Encoder-Decoder with Atrous Separable
+Convolution for Semantic Image Segmentation")."""
+
+import keras
+
+from kseg.layers import ResizeLike
+from kseg.models._blocks import check_positive_int, conv_bn_relu
+from kseg.models.deeplab_v3 import aspp_encoder, classify_at_input_size
+from kseg.models.registry import register
+
+# Stride of the low-level features the decoder fuses.
+LOW_LEVEL_STRIDE = 4
+
+
+@register("deeplab_v3_plus")
+def deeplab_v3_plus(*, num_classes, input_shape=(None, None, 3), backbone="resnet50",
+                    output_stride=16, weights=None, aspp_filters=256, dropout=0.1,
+                    low_level_filters=48, decoder_filters=256):
+    """DeepLab V3+: the DeepLab V3 encoder plus a decoder.
+
+    Decoder: ASPP output upsampled (bilinear) to the backbone's stride-4
+    features, which are first reduced by a 1x1 conv to ``low_level_filters``
+    (48) channels; concatenation; two 3x3 convs with ``decoder_filters``
+    (256) channels, batch norm and ReLU; 1x1 classifier; bilinear
+    upsampling (x4) to the input size.
+
+    Departure from the paper: the decoder uses plain 3x3 convolutions for
+    every backbone (the paper's Xception variant uses depthwise separable
+    ones, and its Xception is the "aligned" one with strided separable convs
+    instead of max pooling; here the keras.applications Xception is used).
+
+    Args:
+        num_classes: number of output classes.
+        input_shape: ``(H, W, C)``; H/W may be None. C != 3 needs weights=None.
+        backbone: one of ``kseg.backbones.available()``.
+        output_stride: 16 or 8 (ASPP rates 6/12/18 or 12/24/36).
+        weights: backbone weights: None, ``"imagenet"`` or a file path.
+        aspp_filters: channels of the ASPP branches and projection.
+        dropout: dropout after the ASPP projection.
+        low_level_filters: channels the stride-4 features are reduced to.
+        decoder_filters: channels of the two decoder 3x3 convolutions.
+
+    Returns:
+        ``keras.Model`` named ``"deeplab_v3_plus"``: float32 raw pixels
+        ``(B, H, W, C)`` -> float32 logits ``(B, H, W, num_classes)``.
+    """
+    low_level_filters = check_positive_int("deeplab_v3_plus", "low_level_filters", low_level_filters)
+    decoder_filters = check_positive_int("deeplab_v3_plus", "decoder_filters", decoder_filters)
+    images, features, x = aspp_encoder(
+        "deeplab_v3_plus", num_classes=num_classes, input_shape=input_shape, backbone=backbone,
+        weights=weights, output_stride=output_stride, aspp_filters=aspp_filters, dropout=dropout,
+    )
+    low = conv_bn_relu(features[LOW_LEVEL_STRIDE], low_level_filters, 1, name="decoder_lowlevel_conv")
+    # Resizing to the tap (not a fixed x4) keeps any input size aligned.
+    x = ResizeLike("bilinear", name="decoder_upsample")([x, low])
+    x = keras.layers.Concatenate(name="decoder_concat")([x, low])
+    x = conv_bn_relu(x, decoder_filters, 3, name="decoder_conv1")
+    x = conv_bn_relu(x, decoder_filters, 3, name="decoder_conv2")
+    return keras.Model(images, classify_at_input_size(x, images, num_classes), name="deeplab_v3_plus")

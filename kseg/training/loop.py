@@ -1,0 +1,181 @@
+"""One training run end to end: data, model, fit, evaluate, export."""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+
+from kseg import data as kdata
+from kseg import losses, metrics, models
+from kseg.training.callbacks import ensure_writable_dir, standard_callbacks
+from kseg.training.precision import set_precision
+from kseg.training.schedules import PolyLearningRate
+from kseg.training.strategy import get_strategy, is_chief
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a run produced; ``summary()`` prints it for people."""
+
+    output_dir: str
+    best_epoch: int
+    best_val_miou: float
+    val_report: dict
+    model_path: str
+    saved_model: str = None
+    tflite: str = None
+    seconds: float = 0.0
+
+    def summary(self):
+        lines = [
+            "=" * 60,
+            f"best epoch          : {self.best_epoch}",
+            f"val mIoU (fit size) : {100 * self.best_val_miou:.2f}%",
+            f"val mIoU (full res) : {100 * self.val_report['miou']:.2f}%  "
+            f"(pixel acc {100 * self.val_report['pixel_accuracy']:.2f}%, "
+            f"{self.val_report['num_images']} images)",
+            f"best model          : {self.model_path}",
+            f"evaluation report   : {os.path.join(self.output_dir, 'eval_val', 'report.json')}",
+        ]
+        if self.saved_model:
+            lines.append(f"SavedModel          : {self.saved_model}")
+        if self.tflite:
+            lines.append(f"TFLite              : {self.tflite}")
+        lines += [f"training time       : {self.seconds:.0f} s", "=" * 60]
+        return "\n".join(lines)
+
+
+def _load_data(config):
+    train = kdata.load(config.data, "train", label_map=config.label_map, ignore_id=config.ignore_id)
+    val = kdata.load(config.val_data or config.data, config.val_split, label_map=config.label_map,
+                     ignore_id=config.ignore_id)
+    if val.num_classes != train.num_classes:
+        raise ValueError(
+            f"Validation data {config.val_data!r} has {val.num_classes} classes, training data "
+            f"{config.data!r} has {train.num_classes}."
+        )
+    if config.num_classes is not None and config.num_classes != train.num_classes:
+        raise ValueError(
+            f"--num-classes {config.num_classes} disagrees with the data {config.data!r}, which has "
+            f"{train.num_classes} classes ({', '.join(train.class_names)})."
+        )
+    return train, val
+
+
+def _class_weights(config, train):
+    weights = config.class_weights
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        weights = kdata.class_weights(train, train.num_classes, method=weights, ignore_id=config.ignore_id)
+        print(f"class weights ({config.class_weights}): {np.round(np.asarray(weights), 3).tolist()}")
+    weights = [float(w) for w in weights]
+    if len(weights) != train.num_classes:
+        raise ValueError(f"class_weights has {len(weights)} values; the data has {train.num_classes} classes.")
+    return weights
+
+
+def build_model(config, num_classes):
+    """The registry model of ``config`` (backbone folded into its kwargs)."""
+    kwargs = dict(config.model_kwargs or {})
+    if config.backbone is not None:
+        kwargs["backbone"] = config.backbone
+    try:
+        return models.build(config.model, num_classes=num_classes, input_shape=(None, None, 3), **kwargs)
+    except TypeError as error:
+        raise ValueError(f"Model {config.model!r} does not accept these arguments {sorted(kwargs)}: {error}") from None
+
+
+def compile_model(model, config, num_classes, steps_per_epoch, class_weights=None):
+    """Loss, AdamW with a poly schedule, and mIoU as the metric (``val_miou`` in logs)."""
+    schedule = PolyLearningRate(float(config.lr), decay_steps=max(1, steps_per_epoch * config.epochs))
+    loss = losses.get(config.loss, ignore_id=config.ignore_id, class_weights=class_weights)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        loss=loss,
+        metrics=[metrics.MeanIoU(num_classes, ignore_id=config.ignore_id, name="miou")],
+    )
+    return model
+
+
+def train(config):
+    """Run ``config`` (a validated ``TrainConfig``); return a ``TrainResult``.
+
+    Layout of ``config.output``: ``best.keras`` (best by val mIoU),
+    ``training_log.csv``, ``logs/`` (TensorBoard), ``backup/`` (resume state
+    while running), ``config.json``, ``eval_val/`` (full-resolution report),
+    and the export under ``config.export_base/config.export_name/<version>``.
+    """
+    from kseg.inference import evaluate, keras_predictor
+
+    start = time.time()
+    output = ensure_writable_dir(config.output)
+    keras.utils.set_random_seed(config.seed)
+    set_precision(config.precision)
+    strategy = get_strategy(config.strategy)
+    train_data, val_data = _load_data(config)
+    num_classes = train_data.num_classes
+    weights = _class_weights(config, train_data)
+
+    size = tuple(int(v) for v in config.input_size)
+    train_ds = kdata.training_pipeline(train_data, input_size=size, batch_size=config.batch_size,
+                                       augment=config.augment, seed=config.seed, ignore_id=config.ignore_id)
+    val_ds = kdata.training_pipeline(val_data, input_size=size, batch_size=config.batch_size, augment=False,
+                                     shuffle=False, drop_remainder=False, ignore_id=config.ignore_id)
+    steps = config.steps_per_epoch or max(1, (train_data.num_examples or 1) // config.batch_size)
+    with strategy.scope():
+        model = build_model(config, num_classes)
+        compile_model(model, config, num_classes, steps, weights)
+    chief = is_chief()
+    if chief:
+        with open(os.path.join(output, "config.json"), "w", encoding="utf-8") as f:
+            json.dump({**config.to_dict(), "class_names": list(train_data.class_names)}, f, indent=2)
+    print(f"model {model.name}: {model.count_params():,} parameters; {num_classes} classes; "
+          f"{train_data.num_examples} training images at {size[0]}x{size[1]}, batch {config.batch_size}")
+    history = model.fit(
+        train_ds.repeat() if config.steps_per_epoch else train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch,
+        callbacks=standard_callbacks(output, monitor="val_miou"),
+        verbose=1 if sys.stdout.isatty() else 2,  # progress bars only on a terminal
+    )
+    best_path = os.path.join(output, "best.keras")
+    if not chief:
+        return None
+    best = keras.saving.load_model(best_path, safe_mode=True)
+    val_hist = history.history.get("val_miou") or [float("nan")]
+    best_epoch_info = _best_epoch(output, val_hist)
+    print(f"evaluating {best_path} on {config.val_data or config.data} [{config.val_split}] at full resolution")
+    report = evaluate(keras_predictor(best, best_path), val_data,
+                      output_dir=os.path.join(output, "eval_val"))
+    result = TrainResult(output, best_epoch_info[0], best_epoch_info[1], report, best_path)
+    if config.export_name:
+        from kseg import export
+
+        result.saved_model = export.export_saved_model(
+            best, config.export_base, config.export_name, class_names=list(train_data.class_names))
+        if config.export_tflite:
+            result.tflite = export.export_tflite(
+                best, os.path.join(result.saved_model, "model_fp32.tflite"), input_size=size,
+                class_names=list(train_data.class_names))
+    result.seconds = time.time() - start
+    return result
+
+
+def _best_epoch(output, val_hist):
+    """(1-based epoch, val mIoU) of the best checkpoint, across resumed runs."""
+    meta = os.path.join(output, "best.keras.json")
+    if os.path.isfile(meta):
+        with open(meta, encoding="utf-8") as f:
+            info = json.load(f)
+        epoch = info.get("epoch")
+        value = info.get("value", info.get("best"))
+        if epoch is not None and value is not None:
+            return int(epoch) + 1, float(value)
+    i = int(np.nanargmax(val_hist))
+    return i + 1, float(val_hist[i])

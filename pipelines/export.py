@@ -1,0 +1,121 @@
+"""Export a trained .keras model for TF Serving or as a builtin-only TFLite file.
+
+Examples::
+
+    python -m pipelines.export --model runs/unet.keras --name pets
+    python -m pipelines.export --model runs/unet.keras --name pets --format tflite \
+        --input-size 256 256 --quantize int8 --data data/train/images
+"""
+
+import argparse
+import os
+import sys
+
+SAVED_MODEL, TFLITE = "saved_model", "tflite"
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="python -m pipelines.export", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="trained model file (.keras)")
+    parser.add_argument("--name", required=True, help="model name (directory under --base / .tflite file stem)")
+    parser.add_argument("--base", default="saved_models", help="output base directory (default: saved_models)")
+    parser.add_argument("--version", type=int, help="SavedModel version (default: next free integer)")
+    parser.add_argument("--force", action="store_true", help="replace an existing version / .tflite file")
+    parser.add_argument("--format", choices=(SAVED_MODEL, TFLITE), default=SAVED_MODEL)
+    parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="TFLite input size")
+    parser.add_argument("--quantize", choices=("none", "fp16", "dynamic", "int8"), default="none",
+                        help="TFLite quantization (int8 needs --data)")
+    parser.add_argument("--data", help="calibration images for int8: a directory, a glob, or a .npy/.npz file")
+    parser.add_argument("--labels", help="text file with one class name per line")
+    parser.add_argument("--max-image-size", type=int, default=4096,
+                        help="largest image side the SavedModel accepts (default: 4096)")
+    parser.add_argument("--no-probabilities", action="store_true",
+                        help="SavedModel serving_default returns classes only")
+    parser.add_argument("--scores", action="store_true", help="TFLite also outputs float32 logits 'scores'")
+    return parser
+
+
+def _check_args(parser, args):
+    if args.format == SAVED_MODEL:
+        for flag, value in (("--input-size", args.input_size), ("--data", args.data), ("--scores", args.scores)):
+            if value:
+                parser.error(f"{flag} applies to --format tflite only.")
+        if args.quantize != "none":
+            parser.error("--quantize applies to --format tflite only.")
+    else:
+        if args.version is not None:
+            parser.error("--version applies to --format saved_model only.")
+        if args.no_probabilities:
+            parser.error("--no-probabilities applies to --format saved_model only.")
+        if args.quantize == "int8" and not args.data:
+            parser.error("--quantize int8 needs --data (calibration images).")
+        if args.data and args.quantize != "int8":
+            parser.error("--data is only used by --quantize int8.")
+        if args.input_size and min(args.input_size) < 1:
+            parser.error("--input-size values must be positive.")
+    if args.version is not None and args.version < 0:
+        parser.error("--version must be >= 0.")
+    if args.max_image_size < 1:
+        parser.error("--max-image-size must be positive.")
+    if not os.path.isfile(args.model):
+        parser.error(f"--model {args.model!r}: no such file.")
+    if args.labels and not os.path.isfile(args.labels):
+        parser.error(f"--labels {args.labels!r}: no such file.")
+
+
+def _load_model(path):
+    import keras
+
+    import kseg.layers  # noqa: F401  registers kseg's custom layers for loading
+    import kseg.models  # noqa: F401
+
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # keras raises many types for a bad file
+        raise ValueError(f"--model {path!r} is not a loadable Keras model: {error}") from None
+
+
+def run(args):
+    from kseg import export
+
+    model = _load_model(args.model)
+    class_names = export.read_labels(args.labels) if args.labels else None
+    if args.format == SAVED_MODEL:
+        path = export.export_saved_model(
+            model, args.base, args.name, version=args.version, force=args.force,
+            include_probabilities=not args.no_probabilities, max_image_size=args.max_image_size,
+            class_names=class_names,
+        )
+        print(f"SavedModel published: {path}")
+        return path
+    from kseg.export.images import load_images
+
+    os.makedirs(args.base, exist_ok=True)
+    suffix = "" if args.quantize == "none" else f"_{args.quantize}"
+    path = os.path.join(args.base, f"{args.name}{suffix}.tflite")
+    if os.path.exists(path) and not args.force:
+        raise FileExistsError(f"{path} exists; pass --force to replace it.")
+    data = load_images(args.data, limit=export.tflite.MAX_REPRESENTATIVE_IMAGES) if args.data else None
+    export.export_tflite(
+        model, path, input_size=tuple(args.input_size) if args.input_size else None, quantize=args.quantize,
+        representative_data=data, include_scores=args.scores, class_names=class_names,
+    )
+    print(f"TFLite written: {path} ({os.path.getsize(path) / 2**20:.2f} MB), ops: {', '.join(export.tflite_ops(path))}")
+    print(f"labels: {export.labels_path_for(path)}")
+    return path
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
+    try:
+        run(args)
+    except (ValueError, TypeError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Train a kseg model: ``python -m pipelines.train [--config FILE] [flags]``.
+
+With no arguments this is the README main job: a small U-Net on the embedded
+synthetic data, evaluated at full resolution and exported as a SavedModel and
+a TFLite file under ``saved_models/``.
+"""
+
+import argparse
+
+from pipelines._cli import run
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML or TOML file; flags override its values")
+    p.add_argument("--model", help="registry name (see kseg.models.available())")
+    p.add_argument("--backbone", help="backbone name for models that take one")
+    p.add_argument("--num-classes", type=int, help="check against the data's class count")
+    p.add_argument("--data", help="synthetic | camvid:PATH | folder:IMAGES:MASKS | list:FILE | tfds:NAME")
+    p.add_argument("--val-data", help="validation data spec (default: --data, split val)")
+    p.add_argument("--label-map", help="mask value mapping, e.g. 0=0,255=1")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="training crop size")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float, help="initial learning rate (poly decay to 0)")
+    p.add_argument("--loss", help="cross_entropy | dice | focal | ce+dice")
+    p.add_argument("--class-weights",
+                   help="median_frequency | inverse_frequency | comma-separated floats")
+    p.add_argument("--no-augment", action="store_true", help="turn off scale/crop/flip/rotate/colour")
+    p.add_argument("--output", help="run directory (rerun with the same one to resume)")
+    p.add_argument("--strategy", help="default | mirrored | multi_worker (reads TF_CONFIG)")
+    p.add_argument("--precision", help="float32 | mixed_float16 | mixed_bfloat16")
+    p.add_argument("--export-name", help="SavedModel name under saved_models/ ('none' to skip export)")
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--seed", type=int)
+    return p.parse_args(argv)
+
+
+def _class_weights(text):
+    if text is None or text in ("median_frequency", "inverse_frequency"):
+        return text
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"--class-weights must be median_frequency, inverse_frequency or comma-separated floats; got {text!r}."
+        ) from None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from kseg.training.config import make_config
+    from kseg.training.loop import train
+
+    config = make_config(
+        args.config,
+        model=args.model, backbone=args.backbone, num_classes=args.num_classes, data=args.data,
+        val_data=args.val_data, label_map=args.label_map,
+        input_size=tuple(args.input_size) if args.input_size else None,
+        batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, loss=args.loss,
+        class_weights=_class_weights(args.class_weights), augment=False if args.no_augment else None,
+        output=args.output, strategy=args.strategy, precision=args.precision,
+        export_name=args.export_name, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
+    )
+    if config.export_name in ("none", ""):
+        config.export_name = None
+    result = train(config)
+    if result is not None:
+        print(result.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

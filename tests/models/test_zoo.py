@@ -1,0 +1,119 @@
+"""The shared test every registered model passes, at small sizes."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import kseg.models
+from kseg.models import registry
+
+# Small configuration of every registered model; a registered model without
+# one fails `test_every_registered_model_has_a_small_config`.
+SMALL_CONFIGS = {
+    "fcn32s": dict(fc_channels=32, dropout=0.0),
+    "fcn16s": dict(fc_channels=32, dropout=0.0),
+    "fcn8s": dict(fc_channels=32, dropout=0.0),
+    "unet": dict(base_filters=8, depth=3),
+    "segnet": dict(base_filters=8),
+    "segnet_basic": dict(filters=16, kernel_size=3),
+    "deeplab_v2": dict(backbone="mobilenet_v2"),
+    "deeplab_v3": dict(backbone="mobilenet_v2"),
+    "deeplab_v3_plus": dict(backbone="mobilenet_v2"),
+    "fpn": dict(backbone="mobilenet_v2"),
+}
+NUM_CLASSES = 3
+MODELS = kseg.models.available()
+
+
+def small_model(name, input_shape=(None, None, 3)):
+    keras.utils.set_random_seed(0)
+    return kseg.models.build(name, num_classes=NUM_CLASSES, input_shape=input_shape, **SMALL_CONFIGS[name])
+
+
+def synthetic_scene(height=64, width=64, seed=0):
+    """A noisy image of three colour-coded regions and its int32 mask.
+
+    Background ~45%, a rectangle ~30%, a disk ~25%, so a constant
+    prediction scores well under 90% pixel accuracy.
+    """
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((height, width), np.int32)
+    mask[: height // 2, : int(width * 0.6)] = 1
+    yy, xx = np.mgrid[:height, :width]
+    mask[(yy - 0.7 * height) ** 2 + (xx - 0.6 * width) ** 2 < (0.28 * height) ** 2] = 2
+    colours = np.array([[40, 60, 200], [220, 50, 40], [60, 210, 80]], np.float32)
+    image = colours[mask] + rng.normal(0, 12, (height, width, 3))
+    return np.clip(image, 0, 255).astype(np.float32)[None], mask[None]
+
+
+def test_every_registered_model_has_a_small_config():
+    missing = sorted(set(MODELS) - set(SMALL_CONFIGS))
+    assert not missing, f"registered models without a SMALL_CONFIGS entry: {missing}"
+
+
+def test_registry_lists_the_architectures_and_rejects_unknown_names():
+    assert {"fcn32s", "fcn16s", "fcn8s", "unet", "segnet", "segnet_basic"} <= set(MODELS)
+    with pytest.raises(ValueError) as info:
+        kseg.models.build("fcn4s", num_classes=2)
+    for name in MODELS:
+        assert name in str(info.value)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("unet")(lambda **kw: None)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_builds_and_predicts_at_input_resolution(name):
+    model = small_model(name)
+    assert model.name == name
+    for height, width in [(64, 64), (96, 128)]:
+        images = np.random.default_rng(1).uniform(0, 255, (2, height, width, 3)).astype("float32")
+        logits = keras.ops.convert_to_numpy(model(images, training=False))
+        assert logits.shape == (2, height, width, NUM_CLASSES)
+        assert logits.dtype == np.float32
+        assert np.isfinite(logits).all()
+    # A static input size gives a static output size.
+    fixed = small_model(name, input_shape=(64, 96, 3))
+    assert tuple(fixed.output_shape) == (None, 64, 96, NUM_CLASSES)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fit_lowers_loss_and_saved_model_reloads_identically(name, tmp_path):
+    images, masks = synthetic_scene(64, 64)
+    images, masks = np.repeat(images, 2, 0), np.repeat(masks, 2, 0)
+    model = small_model(name)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(images, masks, batch_size=2, epochs=6, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0], losses
+
+    path = os.path.join(tmp_path, f"{name}.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model(images, training=False)),
+        keras.ops.convert_to_numpy(restored(images, training=False)),
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_small_variant_overfits_one_image(name):
+    images, masks = synthetic_scene(64, 64)
+    model = small_model(name)
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    accuracy = 0.0
+    for _ in range(12):  # at most 300 steps
+        model.fit(images, masks, epochs=25, verbose=0)
+        predicted = np.argmax(keras.ops.convert_to_numpy(model(images, training=False)), -1)
+        accuracy = float((predicted == masks).mean())
+        if accuracy > 0.9:
+            break
+    assert accuracy > 0.9, f"{name} reached only {accuracy:.3f} pixel accuracy"

@@ -1,0 +1,137 @@
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+import keras
+
+from kseg.training import BestCheckpoint, ResumableCSVLogger, standard_callbacks
+
+
+class ScriptedLogs(keras.callbacks.Callback):
+    """Feeds fixed values of val_miou into the epoch logs."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = values
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_miou"] = self.values[epoch]
+
+
+def tiny_model():
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def fit(model, callbacks, epochs, initial_epoch=0):
+    x = np.zeros((2, 4, 4, 3), np.float32)
+    y = np.zeros((2, 4, 4, 2), np.float32)
+    model.fit(x, y, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
+
+
+class SaveSpy(BestCheckpoint):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.saved_epochs = []
+
+    def _save(self):
+        super()._save()
+        self.saved_epochs.append(self.epoch_in_progress)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_in_progress = epoch
+        super().on_epoch_end(epoch, logs)
+
+
+def test_best_checkpoint_only_on_improvement(tmp_path):
+    path = tmp_path / "best.keras"
+    spy = SaveSpy(path, verbose=0)
+    fit(tiny_model(), [ScriptedLogs([0.2, 0.5, 0.4, 0.5, 0.7]), spy], epochs=5)
+    assert spy.saved_epochs == [0, 1, 4]
+    assert (spy.best, spy.best_epoch) == (0.7, 4)
+    assert json.loads((tmp_path / "best.keras.json").read_text())["epoch"] == 4
+    assert isinstance(keras.saving.load_model(path), keras.Model)
+    assert sorted(os.listdir(tmp_path)) == ["best.keras", "best.keras.json"]  # no temp leftovers
+
+
+def test_best_checkpoint_min_mode_and_resume(tmp_path):
+    path = tmp_path / "best.keras"
+    spy = SaveSpy(path, monitor="val_loss", verbose=0)
+    assert spy.mode == "min"
+    logs = ScriptedLogs([0.0] * 6)
+    model = tiny_model()
+
+    class ValLoss(keras.callbacks.Callback):
+        def __init__(self, values):
+            super().__init__()
+            self.values = values
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = self.values[epoch]
+
+    fit(model, [logs, ValLoss([3.0, 1.0, 2.0]), spy], epochs=3)
+    assert spy.saved_epochs == [0, 1]
+    # A resumed run (first epoch 3 > 0) keeps comparing with the stored best 1.0.
+    resumed = SaveSpy(path, monitor="val_loss", verbose=0)
+    fit(model, [logs, ValLoss([0, 0, 0, 1.5, 0.5]), resumed], epochs=5, initial_epoch=3)
+    assert resumed.saved_epochs == [4]
+    # A fresh run starts over.
+    fresh = SaveSpy(path, monitor="val_loss", verbose=0)
+    fit(model, [logs, ValLoss([5.0]), fresh], epochs=1)
+    assert fresh.saved_epochs == [0]
+
+
+def test_best_checkpoint_missing_monitor_warns(tmp_path):
+    with pytest.warns(UserWarning, match="'val_miou' is not in the epoch logs"):
+        fit(tiny_model(), [BestCheckpoint(tmp_path / "b.keras")], epochs=2)
+    assert not (tmp_path / "b.keras").exists()
+
+
+def test_best_checkpoint_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match=".keras"):
+        BestCheckpoint(tmp_path / "best.h5")
+    with pytest.raises(ValueError, match="mode"):
+        BestCheckpoint(tmp_path / "best.keras", mode="biggest")
+
+
+def read_epochs(path):
+    with open(path) as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def test_resumable_csv_logger(tmp_path):
+    path = tmp_path / "log.csv"
+    model = tiny_model()
+    fit(model, [ResumableCSVLogger(path)], epochs=3)
+    assert read_epochs(path) == [0, 1, 2]
+    fit(model, [ResumableCSVLogger(path)], epochs=4, initial_epoch=2)  # resumes at 2
+    assert read_epochs(path) == [0, 1, 2, 3]
+    fit(model, [ResumableCSVLogger(path)], epochs=1)  # fresh run
+    assert read_epochs(path) == [0]
+
+
+def test_standard_callbacks(tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    out = tmp_path / "run"
+    cbs = standard_callbacks(out)
+    assert [type(c).__name__ for c in cbs] == [
+        "BackupAndRestore", "BestCheckpoint", "TensorBoard", "TerminateOnNaN", "ResumableCSVLogger"]
+    assert cbs[0].backup_dir == str(out / "backup")
+    assert [type(c).__name__ for c in standard_callbacks(out, tensorboard=False)][2] == "TerminateOnNaN"
+    worker = standard_callbacks(out, chief=False)
+    assert [type(c).__name__ for c in worker] == ["BackupAndRestore", "TerminateOnNaN"]
+    assert worker[0].backup_dir != cbs[0].backup_dir
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(NotADirectoryError, match="not a directory"):
+        standard_callbacks(blocker)
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(PermissionError, match="not writable"):
+            standard_callbacks(locked / "sub")
