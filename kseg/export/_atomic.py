@@ -39,7 +39,7 @@ def check_writable_dir(path, what):
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as error:
-        raise PermissionError(f"{what} {path!r} cannot be created: {error.strerror}.") from None
+        raise type(error)(f"{what} {path!r} cannot be created: {error.strerror}.") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise PermissionError(f"{what} {path!r} is not writable.")
     return path

@@ -92,4 +92,34 @@ def get_strategy(name="default", devices=None):
         return tf.distribute.MirroredStrategy(devices=devices)
     # Validate first: TF's own parser fails late and obscurely on a bad TF_CONFIG.
     read_tf_config()
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    return MultiWorkerMirroredStrategy()
+
+
+class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """``tf.distribute.MultiWorkerMirroredStrategy`` that Keras 3 ``fit`` can drive.
+
+    Keras 3.15 makes two ``strategy.reduce`` calls that the collective
+    implementation rejects (keras-team/keras#20585): it reduces a whole
+    ``(x, y)`` batch of per-replica values in one call when it builds the
+    model ("Attempt to convert a value (PerReplica...)"), and it averages the
+    per-step logs, which are scalars, with ``axis=0`` ("Invalid reduction
+    dimension 0 for input with 0 dimensions"). Here nested values are reduced
+    leaf by leaf, and ``axis`` on a scalar means "across replicas" (the only
+    reading a scalar allows). Non-scalar values in the logs, such as
+    ``kseg.metrics.PerClassIoU``, are still averaged over their first axis by
+    Keras, so log scalar metrics when training multi-worker.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        if isinstance(value, (tuple, list, dict)):
+            return tf.nest.map_structure(lambda leaf: self.reduce(reduce_op, leaf, axis), value)
+        if axis is not None and _rank(value) == 0:
+            axis = None
+        return super().reduce(reduce_op, value, axis)
+
+
+def _rank(value):
+    if isinstance(value, tf.distribute.DistributedValues):
+        value = value.values[0]
+    shape = getattr(value, "shape", None)
+    return None if shape is None else shape.rank

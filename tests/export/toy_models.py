@@ -39,7 +39,7 @@ def encoder_decoder(num_classes=3, input_shape=(None, None, 3), seed=0):
 def keras_bilinear_dynamic(num_classes=2):
     """A dynamic-size model using keras UpSampling2D(bilinear)."""
     inputs = keras.Input((None, None, 3))
-    x = keras.layers.Conv2D(num_classes, 1)(_normalise(inputs))
+    x = keras.layers.Conv2D(num_classes, 3, strides=2, padding="same")(_normalise(inputs))
     return keras.Model(inputs, keras.layers.UpSampling2D(2, interpolation="bilinear")(x), name="keras_bilinear")
 
 

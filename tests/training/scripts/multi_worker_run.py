@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 import keras
+keras.config.disable_traceback_filtering()
 
 from kseg import losses, metrics
 from kseg.training import get_strategy, is_chief, standard_callbacks

@@ -1,0 +1,145 @@
+"""The CLIs end to end on tiny settings, and their clean failures."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kseg.training.config import TrainConfig, make_config
+from pipelines import evaluate as evaluate_cli
+from pipelines import predict as predict_cli
+from pipelines import train as train_cli
+
+
+def run_cli(module, argv):
+    """Run a pipeline main in-process the way `python -m` does; return (exit code, stderr)."""
+    from pipelines._cli import run
+
+    with pytest.raises(SystemExit) as exit_info:
+        run(module.main, argv)
+    return exit_info.value.code
+
+
+TINY_YAML = """
+model: unet
+model_kwargs: {base_filters: 4, depth: 2}
+input_size: [32, 32]
+batch_size: 4
+epochs: 2
+steps_per_epoch: 2
+export_tflite: false
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    cfg = root / "tiny.yaml"
+    cfg.write_text(TINY_YAML + f"export_base: {root / 'saved'}\n")
+    argv = ["--config", str(cfg), "--output", str(root / "out"), "--export-name", "tiny", "--lr", "0.01"]
+    assert run_cli(train_cli, argv) == 0
+    return root
+
+
+def test_train_writes_artefacts_and_resumable_log(trained):
+    out = trained / "out"
+    for name in ("best.keras", "training_log.csv", "config.json", "eval_val/report.json",
+                 "eval_val/confusion_matrix.png", "eval_val/overlay_0.png"):
+        assert (out / name).exists(), name
+    rows = (out / "training_log.csv").read_text().strip().splitlines()
+    assert len(rows) == 3  # header + 2 epochs
+    config = json.loads((out / "config.json").read_text())
+    assert config["lr"] == 0.01 and config["model_kwargs"] == {"base_filters": 4, "depth": 2}
+    assert (trained / "saved" / "tiny" / "1" / "saved_model.pb").exists()
+
+
+def test_evaluate_keras_and_saved_model_agree(trained, tmp_path, capsys):
+    reports = []
+    for model in (trained / "out" / "best.keras", trained / "saved" / "tiny" / "1"):
+        out = tmp_path / model.name
+        argv = ["--model", str(model), "--data", "synthetic", "--split", "val", "--output", str(out),
+                "--max-images", "8"]
+        assert run_cli(evaluate_cli, argv) == 0
+        report = json.loads((out / "report.json").read_text())
+        assert set(report) >= {"miou", "per_class_iou", "pixel_accuracy", "mean_accuracy",
+                               "confusion_matrix", "class_names", "num_images"}
+        assert report["num_images"] == 8 and 0.0 <= report["miou"] <= 1.0
+        assert np.asarray(report["confusion_matrix"]).sum() == 8 * 96 * 96
+        reports.append(report)
+    assert reports[0]["confusion_matrix"] == reports[1]["confusion_matrix"]
+    assert "mIoU" in capsys.readouterr().out
+
+
+def test_predict_writes_masks_at_original_resolution(trained, tmp_path):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for name, size in (("a.png", (37, 53)), ("b.jpg", (64, 48))):
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(images / name)
+    out = tmp_path / "pred"
+    argv = ["--model", str(trained / "out" / "best.keras"), str(images), "--output", str(out)]
+    assert run_cli(predict_cli, argv) == 0
+    assert np.asarray(Image.open(out / "a_classes.png")).shape == (37, 53)
+    assert np.asarray(Image.open(out / "b_overlay.png")).shape == (64, 48, 3)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "nonet"], "Unknown model 'nonet'. Known models:"),
+    (["--loss", "hinge"], "Unknown loss 'hinge'"),
+    (["--strategy", "tpu"], "Unknown strategy 'tpu'"),
+    (["--backbone", "vgg99"], "Unknown backbone 'vgg99'"),
+    (["--epochs", "0"], "epochs must be a positive int"),
+    (["--class-weights", "1,x"], "--class-weights"),
+    (["--config", "/nonexistent/c.yaml"], "does not exist"),
+])
+def test_train_bad_arguments_fail_cleanly(argv, message, tmp_path, capsys):
+    assert run_cli(train_cli, argv + ["--output", str(tmp_path / "never")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()  # nothing half-written
+
+
+def test_train_data_problems_fail_cleanly(tmp_path, capsys):
+    argv = ["--data", "camvid:/nonexistent/camvid", "--output", str(tmp_path / "o")]
+    assert run_cli(train_cli, argv) == 2
+    assert "/nonexistent/camvid" in capsys.readouterr().err
+    argv = ["--num-classes", "7", "--output", str(tmp_path / "o2"), "--epochs", "1"]
+    assert run_cli(train_cli, argv) == 2
+    assert "--num-classes 7 disagrees" in capsys.readouterr().err
+
+
+def test_train_unwritable_output(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert run_cli(train_cli, ["--output", str(blocker / "sub")]) == 2
+    assert str(blocker) in capsys.readouterr().err
+
+
+def test_evaluate_rejects_non_model(tmp_path, capsys):
+    bogus = tmp_path / "model.keras"
+    bogus.write_text("not a zip")
+    argv = ["--model", str(bogus), "--data", "synthetic", "--output", str(tmp_path / "o")]
+    assert run_cli(evaluate_cli, argv) == 2
+    assert "is not a loadable .keras model" in capsys.readouterr().err
+    argv = ["--model", str(tmp_path / "missing.keras"), "--data", "synthetic", "--output", str(tmp_path / "o")]
+    assert run_cli(evaluate_cli, argv) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_config_file_formats_and_precedence(tmp_path):
+    (tmp_path / "a.toml").write_text('model = "segnet_basic"\nepochs = 3\ninput_size = [64, 80]\n')
+    config = make_config(tmp_path / "a.toml", epochs=5)
+    assert (config.model, config.epochs, config.input_size) == ("segnet_basic", 5, (64, 80))
+    (tmp_path / "b.yaml").write_text("modle: unet\n")
+    with pytest.raises(ValueError, match="unknown keys: modle"):
+        make_config(tmp_path / "b.yaml")
+    assert TrainConfig().validate().model == "unet"
+
+
+def test_cli_entry_point_runs_as_module():
+    proc = subprocess.run([sys.executable, "-m", "pipelines.train", "--model", "nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "Unknown model 'nope'" in proc.stderr
