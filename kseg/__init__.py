@@ -2,7 +2,7 @@
 
 Subpackages: ``layers`` (upsampling, unpooling, dilation/ASPP), ``backbones``,
 ``models`` (the zoo and its registry), ``data`` (tf.data sources and
-augmentation), ``losses``, ``metrics``, ``training``, ``export`` (SavedModel
+augmentation), ``losses``, ``metrics``, ``training``, ``inference`` (load, evaluate, predict, draw), ``export`` (SavedModel
 for TF Serving, builtin-only TFLite) and ``serving`` (REST/gRPC clients).
 """
 
@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = (
     "layers", "backbones", "models", "data", "losses", "metrics",
-    "training", "export", "serving",
+    "training", "inference", "export", "serving",
 )
 
 

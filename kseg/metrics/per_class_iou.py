@@ -13,7 +13,9 @@ class PerClassIoU(ConfusionMatrix):
 
     Classes absent from both truth and predictions so far have an undefined
     IoU and are reported as NaN (``report_from_confusion`` reports them as
-    None). Arguments and inputs as for ``ConfusionMatrix``.
+    None). Arguments and inputs as for ``ConfusionMatrix``. Keras' progress
+    bar shows the mean of the vector; ``kseg.training.TensorBoard`` and
+    ``ResumableCSVLogger`` record one value per class (``per_class_iou/0``, ...).
     """
 
     def __init__(self, num_classes, ignore_id=255, name="per_class_iou", dtype=None):

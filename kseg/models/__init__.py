@@ -4,16 +4,33 @@
 ``available()`` go through the registry; the builders are also importable
 directly (``kseg.models.fcn8s(num_classes=21)``). Every model maps float32
 images ``(B, H, W, C)`` with raw pixel values in [0, 255] to float32 logits
-``(B, H, W, num_classes)`` at the input resolution.
+``(B, H, W, num_classes)`` at the input resolution. ``flops(model,
+input_shape)`` counts a model's convolution FLOPs at a given size.
+
+| name | paper | upsampling |
+|---|---|---|
+| ``fcn32s``, ``fcn16s``, ``fcn8s`` | Long et al. 2015 | transposed conv (bilinear init) |
+| ``unet`` | Ronneberger et al. 2015 | transposed conv or bilinear |
+| ``segnet``, ``segnet_basic`` | Badrinarayanan et al. 2017 | max unpooling |
+| ``deeplab_v2``, ``deeplab_v3``, ``deeplab_v3_plus`` | Chen et al. 2017/2017/2018 | bilinear |
+| ``fpn`` | Kirillov et al. 2019 | bilinear |
+
+See docs/models.md for parameter and FLOP counts.
 """
 
+# Importing each architecture module registers its builders, once.
+from kseg.models.deeplab_v2 import deeplab_v2
+from kseg.models.deeplab_v3 import deeplab_v3
+from kseg.models.deeplab_v3_plus import deeplab_v3_plus
 from kseg.models.fcn import fcn8s, fcn16s, fcn32s
 from kseg.models.flops import flops
+from kseg.models.fpn import fpn
 from kseg.models.registry import available, build, get_builder
 from kseg.models.segnet import segnet, segnet_basic
 from kseg.models.unet import unet
 
 __all__ = [
     "available", "build", "flops", "get_builder",
-    "fcn8s", "fcn16s", "fcn32s", "segnet", "segnet_basic", "unet",
+    "deeplab_v2", "deeplab_v3", "deeplab_v3_plus", "fcn8s", "fcn16s", "fcn32s", "fpn",
+    "segnet", "segnet_basic", "unet",
 ]

@@ -1,12 +1,15 @@
 """Training building blocks: learning-rate schedule, callbacks, strategies, precision."""
 
 from kseg.training.best_checkpoint import BestCheckpoint
-from kseg.training.callbacks import ResumableCSVLogger, ensure_writable_dir, standard_callbacks
+from kseg.training.callbacks import (
+    ResumableCSVLogger, TensorBoard, ensure_writable_dir, scalar_logs, standard_callbacks,
+)
 from kseg.training.precision import set_precision
 from kseg.training.schedules import PolyLearningRate
 from kseg.training.strategy import get_strategy, is_chief, read_tf_config
 
 __all__ = [
     "BestCheckpoint", "PolyLearningRate", "ResumableCSVLogger", "ensure_writable_dir",
-    "get_strategy", "is_chief", "read_tf_config", "set_precision", "standard_callbacks",
+    "TensorBoard", "get_strategy", "is_chief", "read_tf_config", "scalar_logs", "set_precision",
+    "standard_callbacks",
 ]

@@ -4,6 +4,7 @@ import os
 import tempfile
 
 import keras
+import numpy as np
 
 from kseg.training.best_checkpoint import BestCheckpoint
 from kseg.training.strategy import is_chief, task_id
@@ -24,6 +25,10 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
 
     def __init__(self, filename, separator=","):
         super().__init__(os.fspath(filename), separator=separator, append=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        # One column per class keeps the file loadable as a plain numeric table.
+        super().on_epoch_end(epoch, scalar_logs(logs))
 
     def on_train_begin(self, logs=None):
         self._started = False
@@ -50,6 +55,42 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
         if len(kept) != len(lines):
             with open(self.filename, "w", encoding="utf-8") as f:
                 f.write("\n".join(kept) + "\n")
+
+
+def scalar_logs(logs):
+    """``logs`` with every vector value split into one scalar per entry.
+
+    ``kseg.metrics.PerClassIoU`` logs a ``(C,)`` vector under its name; it
+    becomes ``name/0``, ``name/1``, ... so scalar-only loggers can record it.
+    """
+    if not logs:
+        return logs
+    flat = {}
+    for key, value in logs.items():
+        array = np.asarray(value)
+        if array.ndim == 0:
+            flat[key] = value
+        else:
+            flat.update({f"{key}/{i}": float(v) for i, v in enumerate(array.ravel())})
+    return flat
+
+
+class TensorBoard(keras.callbacks.TensorBoard):
+    """``keras.callbacks.TensorBoard`` that also records vector metrics.
+
+    Keras' TensorBoard accepts only scalars and fails on
+    ``kseg.metrics.PerClassIoU``; here such a metric is written as one curve
+    per class (``per_class_iou/0``, ...). Arguments as for Keras' callback.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, scalar_logs(logs))
+
+    def on_test_end(self, logs=None):
+        super().on_test_end(scalar_logs(logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, scalar_logs(logs))
 
 
 def ensure_writable_dir(path):
@@ -98,8 +139,9 @@ def standard_callbacks(output_dir, *, monitor="val_miou", mode="auto", tensorboa
         verbose: verbosity of ``BestCheckpoint``.
 
     Returns:
-        On the chief: ``[BackupAndRestore, BestCheckpoint, TensorBoard (if
-        tensorboard), TerminateOnNaN, ResumableCSVLogger]``; BackupAndRestore
+        On the chief: ``[keras.callbacks.BackupAndRestore, BestCheckpoint,
+        TensorBoard (if tensorboard), keras.callbacks.TerminateOnNaN,
+        ResumableCSVLogger]``; BackupAndRestore
         comes first so it restores the state before the others start.
 
     Raises:
@@ -122,7 +164,7 @@ def standard_callbacks(output_dir, *, monitor="val_miou", mode="auto", tensorboa
                        verbose=verbose),
     ]
     if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(output_dir, "logs")))
+        callbacks.append(TensorBoard(log_dir=os.path.join(output_dir, "logs")))
     callbacks += [
         keras.callbacks.TerminateOnNaN(),
         ResumableCSVLogger(os.path.join(output_dir, csv_name)),

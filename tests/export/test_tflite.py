@@ -18,7 +18,6 @@ def _images(n=4, seed=5):
     return toy_models.colour_data(n, seed=seed)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "quantize, min_agreement, max_logit_diff",
     [("none", 99.9, 1e-4), ("fp16", 99.5, 0.05), ("dynamic", 99.0, 0.5), ("int8", 97.0, 2.0)],

@@ -157,3 +157,37 @@ def test_in_model_fit_and_evaluate(jit_compile):
     assert results["mean_accuracy"] == pytest.approx(report["mean_accuracy"], rel=1e-5)
     np.testing.assert_allclose(np.asarray(results["per_class_iou"]),
                                [v for v in report["per_class_iou"].values()], rtol=1e-5)
+
+
+def test_out_of_range_labels_under_xla_are_skipped():
+    import tensorflow as tf
+
+    bad = TRUTH.copy()
+    bad[0, 0, 0] = 9  # a correct prediction of class 0 would have been counted here
+    fn = tf.function(lambda t, p: metrics.batch_confusion_matrix(t, p, 4), jit_compile=True)
+    cm = fn(bad, logits_of(PRED)).numpy()
+    expected = EXPECTED_CM.copy()
+    expected[0, 0] -= 1
+    np.testing.assert_array_equal(cm, expected)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="outside"):
+        tf.function(lambda t, p: metrics.batch_confusion_matrix(t, p, 4))(bad, logits_of(PRED))
+
+
+def test_saved_model_with_kseg_loss_and_metrics_reloads(tmp_path):
+    from kseg import losses
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 8, 8, 3)).astype(np.float32)
+    y = rng.integers(0, 3, size=(4, 8, 8)).astype(np.int32)
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+    model.compile(optimizer="adam", loss=losses.get("ce+dice"),
+                  metrics=[metrics.MeanIoU(3), metrics.MeanAccuracy(3)])
+    model.fit(x, y, epochs=1, verbose=0)
+    before = model.evaluate(x, y, return_dict=True, verbose=0)
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert isinstance(restored.loss, losses.WeightedSum)
+    after = restored.evaluate(x, y, return_dict=True, verbose=0)
+    for key in ("loss", "miou", "mean_accuracy"):
+        assert after[key] == pytest.approx(before[key], rel=1e-5)

@@ -135,3 +135,43 @@ def test_standard_callbacks(tmp_path, monkeypatch):
         locked.mkdir(mode=0o500)
         with pytest.raises(PermissionError, match="not writable"):
             standard_callbacks(locked / "sub")
+
+
+def test_failed_save_keeps_previous_best(tmp_path, monkeypatch):
+    path = tmp_path / "best.keras"
+    model = tiny_model()
+    checkpoint = BestCheckpoint(path, verbose=0)
+    fit(model, [ScriptedLogs([0.1]), checkpoint], epochs=1)
+    good = path.read_bytes()
+
+    def broken_save(filepath, *args, **kwargs):
+        with open(filepath, "wb") as f:
+            f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        fit(model, [ScriptedLogs([0.9]), BestCheckpoint(path, verbose=0)], epochs=1)
+    assert path.read_bytes() == good
+    assert sorted(os.listdir(tmp_path)) == ["best.keras", "best.keras.json"]
+    assert json.loads((tmp_path / "best.keras.json").read_text())["best"] == pytest.approx(0.1)
+
+
+def test_standard_callbacks_log_vector_metrics_per_class(tmp_path, monkeypatch):
+    from kseg import losses, metrics
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 8, 8, 3)).astype(np.float32)
+    y = rng.integers(0, 3, (4, 8, 8))
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+    model.compile("sgd", losses.CrossEntropy(), metrics=[metrics.MeanIoU(3), metrics.PerClassIoU(3)])
+    model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0,
+              callbacks=standard_callbacks(tmp_path, verbose=0))
+    with open(tmp_path / "training_log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert {"per_class_iou/0", "per_class_iou/2", "val_per_class_iou/1", "val_miou"} <= set(rows[0])
+    assert os.listdir(tmp_path / "logs")
+    assert (tmp_path / "best.keras").exists()

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from _training_subprocess import finish, free_ports, run, start
@@ -44,7 +46,10 @@ def test_multi_worker_two_local_processes(tmp_path):
     assert all(r["replicas"] == 2 for r in reports)
     # Synchronous training: both workers saw the same global loss and mIoU.
     assert reports[0]["history"]["loss"] == pytest.approx(reports[1]["history"]["loss"])
+    assert 0.0 < reports[0]["history"]["val_miou"][0] <= 1.0
     assert reports[0]["history"]["val_miou"] == pytest.approx(reports[1]["history"]["val_miou"])
+    flat = [np.concatenate([np.asarray(w) for w in r["weights"]]) for r in reports]
+    np.testing.assert_allclose(flat[0], flat[1], rtol=1e-6)
     # Only the chief writes the shared artefacts.
     assert (tmp_path / "training_log.csv").exists()
     assert (tmp_path / "best.keras").exists()

@@ -35,4 +35,5 @@ history = model.fit(dataset, epochs=1, validation_data=dataset,
 task = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
 with open(os.path.join(output_dir, f"worker{task}.json"), "w") as f:
     json.dump({"replicas": strategy.num_replicas_in_sync, "chief": is_chief(),
+               "weights": [w.ravel().tolist() for w in model.get_weights()],
                "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}, f)

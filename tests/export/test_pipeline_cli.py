@@ -1,0 +1,72 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import toy_models
+from pipelines import export as cli
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "toy.keras"
+    toy_models.encoder_decoder().save(path)
+    return str(path)
+
+
+def test_saved_model_and_tflite(model_file, tmp_path, capsys):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("r\ng\nb\n")
+    base = str(tmp_path / "out")
+    assert cli.main(["--model", model_file, "--name", "toy", "--base", base, "--labels", str(labels)]) == 0
+    assert os.path.isdir(os.path.join(base, "toy", "1"))
+    assert cli.main(["--model", model_file, "--name", "toy", "--base", base, "--version", "1"]) == 1
+    assert "force" in capsys.readouterr().err
+    images = toy_models.colour_data(4)[0]
+    np.save(tmp_path / "cal.npy", images)
+    args = ["--model", model_file, "--name", "toy", "--base", base, "--format", "tflite", "--input-size", "32", "32"]
+    assert cli.main(args + ["--quantize", "int8", "--data", str(tmp_path / "cal.npy")]) == 0
+    assert os.path.isfile(os.path.join(base, "toy_int8.tflite"))
+    assert os.path.isfile(os.path.join(base, "toy_int8.labels.txt"))
+    assert "QUANTIZE" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--format", "tflite", "--quantize", "int8"], "needs --data"),
+        (["--quantize", "fp16"], "tflite only"),
+        (["--format", "onnx"], "invalid choice"),
+        (["--version", "-2"], ">= 0"),
+    ],
+)
+def test_bad_arguments_exit_2(model_file, extra, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--model", model_file, "--name", "x"] + extra)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_missing_and_invalid_model_files(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--model", str(tmp_path / "nope.keras"), "--name", "x"])
+    assert info.value.code == 2 and "no such file" in capsys.readouterr().err
+    bogus = tmp_path / "bogus.keras"
+    bogus.write_text("not a model")
+    assert cli.main(["--model", str(bogus), "--name", "x", "--base", str(tmp_path)]) == 1
+    assert "not a loadable Keras model" in capsys.readouterr().err
+
+
+def test_unwritable_output(model_file, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli.main(["--model", model_file, "--name", "x", "--base", str(blocker)]) == 1
+    assert "not a directory" in capsys.readouterr().err.lower()
+
+
+def test_module_entry_point(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pipelines.export", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0 and "--quantize" in result.stdout
