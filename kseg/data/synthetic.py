@@ -20,7 +20,7 @@ SYNTHETIC_CLASS_NAMES = ("background", "disc", "square", "triangle", "ring", "cr
 SYNTHETIC_PALETTE = np.array([
     [0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
 ], np.uint8)
-# Typical shape colours; jitter of +-70 per channel makes them overlap.
+# Typical shape colours; jitter of +-45 per channel makes them overlap.
 _CLASS_COLOURS = np.array([
     [0, 0, 0], [200, 60, 60], [60, 190, 70], [210, 200, 50], [50, 110, 210], [210, 120, 40],
 ], np.float32)
@@ -85,7 +85,7 @@ def synthetic_arrays(num_examples, *, image_size=(96, 96), num_classes=5, seed=0
             r = rng.uniform(0.12, 0.28) * side
             cy, cx = rng.uniform(0, h), rng.uniform(0, w)
             inside = _shape_mask(cls, yy, xx, cy, cx, r, rng.uniform(0, 2 * np.pi))
-            colour = np.clip(_CLASS_COLOURS[cls] + rng.uniform(-70, 70, 3), 0, 255)
+            colour = np.clip(_CLASS_COLOURS[cls] + rng.uniform(-45, 45, 3), 0, 255)
             fill = colour + _texture(rng, yy, xx, (h, w)) * 0.6
             image[inside] = fill[inside]
             mask[inside] = cls

@@ -71,7 +71,10 @@ def get_strategy(name="default", devices=None):
             strategy), "mirrored" (synchronous data parallelism over the
             local GPUs, or ``devices``), "multi_worker" (synchronous data
             parallelism across machines; reads the cluster from the
-            ``TF_CONFIG`` environment variable, see ``read_tf_config``).
+            ``TF_CONFIG`` environment variable, see ``read_tf_config``; returns
+            this module's ``MultiWorkerMirroredStrategy``, which works around
+            Keras 3 bugs). Every worker runs the same command; without
+            TF_CONFIG it trains as a single worker.
         devices: for "mirrored" only, an optional list of device names such
             as ``["/gpu:0", "/gpu:1"]``.
 
