@@ -28,47 +28,62 @@ def _is_linear(layer):
 def foldable_pairs(model):
     """``(conv_name, batchnorm_name)`` pairs that ``fold_batchnorm`` folds.
 
-    A pair qualifies when the batch norm normalises the last axis and is
-    called once, on the output of a convolution (Conv2D, DepthwiseConv2D,
-    SeparableConv2D or Conv2DTranspose) that is called once, has a linear
-    activation and feeds nothing but that batch norm. Layers of nested
-    models are not considered (they are copied unchanged).
+    A pair qualifies when, within ``model``'s own graph, the batch norm
+    normalises the last axis and is called once, on the output of a
+    convolution (Conv2D, DepthwiseConv2D, SeparableConv2D or
+    Conv2DTranspose) that is called once, has a linear activation and feeds
+    nothing but that batch norm. Layers of nested models are not considered
+    (they are copied unchanged).
     """
-    _check_model(model)
+    graph = _graph_model(model)
+    # Layers reused from another model (keras.applications backbones) also
+    # carry that model's nodes: look at this graph's nodes only.
+    nodes = [node for depth_nodes in graph._nodes_by_depth.values() for node in depth_nodes]
+    calls, consumers = {}, {}
+    for node in nodes:
+        calls.setdefault(id(node.operation), []).append(node)
+        for parent in node.parent_nodes:
+            consumers.setdefault(id(parent), []).append(node)
+    output_ids = {id(tensor) for tensor in graph.outputs}
     pairs = []
-    for layer in model.layers:
-        if not isinstance(layer, keras.layers.BatchNormalization) or len(layer._inbound_nodes) != 1:
+    for layer in graph.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization) or len(calls.get(id(layer), ())) != 1:
             continue
-        rank = len(layer._inbound_nodes[0].output_tensors[0].shape)
-        if layer.axis not in (-1, rank - 1):
+        node = calls[id(layer)][0]
+        rank = len(node.output_tensors[0].shape)
+        if layer.axis not in (-1, rank - 1) or len(node.parent_nodes) != 1:
             continue
-        parents = layer._inbound_nodes[0].parent_nodes
-        if len(parents) != 1:
-            continue
-        conv = parents[0].operation
+        parent = node.parent_nodes[0]
+        conv = parent.operation
         if (
             isinstance(conv, _CONVS)
-            and len(conv._inbound_nodes) == 1
-            and len(conv._outbound_nodes) == 1
+            and len(calls.get(id(conv), ())) == 1
+            and len(consumers.get(id(parent), ())) == 1
+            and not any(id(tensor) in output_ids for tensor in parent.output_tensors)
             and _is_linear(conv)
-            and all(output is not conv.output for output in model.outputs)
         ):
             pairs.append((conv.name, layer.name))
     return pairs
 
 
-def _check_model(model):
+def _graph_model(model):
+    """``model`` as a functional graph (a built Sequential is wrapped)."""
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
-    # Functional models (and models derived from them) run a layer graph.
-    is_graph = hasattr(model, "_run_through_graph") or isinstance(model, keras.Sequential)
-    if not is_graph:
+    if isinstance(model, keras.Sequential):
+        if not model.built:
+            raise ValueError(f"Sequential model {model.name!r} must be built (give it an Input) before folding.")
+        # clone_model takes call_function for functional graphs only.
+        inputs, outputs = model.inputs, model.outputs
+        return keras.Model(
+            inputs[0] if len(inputs) == 1 else inputs, outputs[0] if len(outputs) == 1 else outputs, name=model.name
+        )
+    if not hasattr(model, "_nodes_by_depth"):
         raise ValueError(
             f"model {model.name!r} must be a functional or Sequential keras.Model (a graph of layers); "
             "subclassed models have no layer graph to rewrite."
         )
-    if isinstance(model, keras.Sequential) and not model.built:
-        raise ValueError(f"Sequential model {model.name!r} must be built (give it an Input) before folding.")
+    return model
 
 
 def _bn_scale_shift(bn):
@@ -113,7 +128,8 @@ def fold_batchnorm(model):
         Inference outputs equal the original's up to float32 rounding. Use
         it for export and serving only (``model.trainable`` is False).
     """
-    pairs = dict(foldable_pairs(model))
+    graph = _graph_model(model)
+    pairs = dict(foldable_pairs(graph))
     folded_bns = set(pairs.values())
 
     def clone(layer):
@@ -128,17 +144,13 @@ def fold_batchnorm(model):
         # The batch norm's call kwargs (training, mask) mean nothing to Identity.
         return layer(*args) if layer.name in folded_bns else layer(*args, **kwargs)
 
-    graph = model
-    if isinstance(model, keras.Sequential):
-        # clone_model takes call_function for functional graphs only.
-        graph = keras.Model(model.inputs, model.outputs, name=model.name)
     folded = keras.models.clone_model(graph, clone_function=clone, call_function=call)
-    for layer in model.layers:
+    for layer in graph.layers:
         if layer.name in folded_bns or isinstance(layer, keras.layers.InputLayer):
             continue
         target = folded.get_layer(layer.name)
         if layer.name in pairs:
-            target.set_weights(_folded_weights(layer, model.get_layer(pairs[layer.name])))
+            target.set_weights(_folded_weights(layer, graph.get_layer(pairs[layer.name])))
         else:
             target.set_weights(layer.get_weights())
     folded.trainable = False
