@@ -17,7 +17,30 @@ def run(main, argv=None):
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+    except Exception as error:
+        # Data checks inside tf.data (bad mask ids, undecodable files) surface
+        # as TensorFlow InvalidArgumentError; their first line names the file.
+        import tensorflow as tf
+
+        if not isinstance(error, tf.errors.InvalidArgumentError):
+            raise
+        print(f"error: {_tf_error_line(error.message)}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def _tf_error_line(message):
+    """The part of a TensorFlow error message that a user can act on."""
+    import re
+
+    found = re.search(r"assertion failed: (.*)", message)
+    if found:
+        # "[mask id >= ...] [/path/x.png] [id:] [77]" -> "mask id >= ... /path/x.png id: 77"
+        return re.sub(r"\[\[.*?\]\]", "", found.group(1)).replace("] [", " ").strip(" []")
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node",
+                                                             "File ", "[[", "Stack trace", "<stack"))]
+    return (useful or lines or ["TensorFlow error"])[0]

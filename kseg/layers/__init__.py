@@ -6,6 +6,7 @@
 | ``Conv2DTranspose`` + ``BilinearKernel`` | transposed conv starting as bilinear (FCN, U-Net) | yes |
 | ``Upsample2D`` | nearest / bilinear / bicubic by an integer factor (builtin TFLite) | no |
 | ``ResizeLike`` | resize to another tensor's dynamic size (skips, any input size) | no |
+| ``ResizeByFactor`` | resize by a fractional factor (run a network at reduced scale) | no |
 | ``ASPP`` | parallel dilated convs (DeepLab V2 sum, V3 concat + image pooling) | yes |
 | ``receptive_field`` | theoretical receptive field and stride of a stack | - |
 """
@@ -15,10 +16,11 @@ from kseg.layers.bilinear_kernel import BilinearKernel, bilinear_filter
 from kseg.layers.max_pooling_with_argmax2d import MaxPoolingWithArgmax2D
 from kseg.layers.max_unpooling2d import MaxUnpooling2D
 from kseg.layers.receptive_field import receptive_field
+from kseg.layers.resize_by_factor import ResizeByFactor
 from kseg.layers.resize_like import ResizeLike
 from kseg.layers.upsample2d import Upsample2D
 
 __all__ = [
-    "ASPP", "BilinearKernel", "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "ResizeLike",
+    "ASPP", "BilinearKernel", "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "ResizeByFactor", "ResizeLike",
     "Upsample2D", "bilinear_filter", "receptive_field",
 ]

@@ -17,7 +17,10 @@ class TrainConfig:
 
     ``class_weights``: None, a method name (``median_frequency``,
     ``inverse_frequency``, computed on the training data) or a list of
-    ``num_classes`` floats. ``model_kwargs`` go to the model builder
+    ``num_classes`` floats. ``input_scale``: when the training size is a
+    downscaled view of the data (CamVid 360x480 trained at 176x240), the
+    evaluated and exported model resizes its input by this factor inside the
+    graph and returns logits at full resolution. ``model_kwargs`` go to the model builder
     (``backbone`` is a shortcut for ``model_kwargs["backbone"]``).
     """
 
@@ -31,6 +34,7 @@ class TrainConfig:
     label_map: Optional[object] = None
     ignore_id: int = 255
     input_size: tuple = (96, 96)
+    input_scale: Optional[float] = None
     batch_size: int = 16
     epochs: int = 10
     lr: float = 3e-3
@@ -72,6 +76,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int; got {value!r}.")
+        if self.input_scale is not None and not 0 < float(self.input_scale) <= 4:
+            raise ValueError(f"input_scale must be in (0, 4]; got {self.input_scale!r}.")
         if not float(self.lr) > 0:
             raise ValueError(f"lr must be > 0; got {self.lr!r}.")
         if self.num_classes is not None and (not isinstance(self.num_classes, int) or self.num_classes < 2):

@@ -50,9 +50,15 @@ class TrainResult:
 
 
 def _load_data(config):
-    train = kdata.load(config.data, "train", label_map=config.label_map, ignore_id=config.ignore_id)
-    val = kdata.load(config.val_data or config.data, config.val_split, label_map=config.label_map,
-                     ignore_id=config.ignore_id)
+    def load(spec, split):
+        kwargs = {}
+        if config.num_classes is not None and spec.split(":", 1)[0] in ("folder", "list"):
+            # Files carry no class count: the declared one makes ids beyond it an error naming the mask.
+            kwargs["num_classes"] = config.num_classes
+        return kdata.load(spec, split, label_map=config.label_map, ignore_id=config.ignore_id, **kwargs)
+
+    train = load(config.data, "train")
+    val = load(config.val_data or config.data, config.val_split)
     if val.num_classes != train.num_classes:
         raise ValueError(
             f"Validation data {config.val_data!r} has {val.num_classes} classes, training data "
@@ -61,7 +67,8 @@ def _load_data(config):
     if config.num_classes is not None and config.num_classes != train.num_classes:
         raise ValueError(
             f"--num-classes {config.num_classes} disagrees with the data {config.data!r}, which has "
-            f"{train.num_classes} classes ({', '.join(train.class_names)})."
+            f"{train.num_classes} classes"
+            + (f" ({', '.join(train.class_names)})." if train.num_classes <= 20 else ".")
         )
     return train, val
 
@@ -105,7 +112,9 @@ def compile_model(model, config, num_classes, steps_per_epoch, class_weights=Non
 def train(config):
     """Run ``config`` (a validated ``TrainConfig``); return a ``TrainResult``.
 
-    Layout of ``config.output``: ``best.keras`` (best by val mIoU),
+    Layout of ``config.output``: ``best.keras`` (best by val mIoU; with
+    mixed precision or ``input_scale``, ``final.keras`` is its float32,
+    full-resolution form, the one evaluated and exported),
     ``training_log.csv``, ``logs/`` (TensorBoard), ``backup/`` (resume state
     while running), ``config.json``, ``eval_val/`` (full-resolution report),
     and the export under ``config.export_base/config.export_name/<version>``.
@@ -148,6 +157,10 @@ def train(config):
     if not chief:
         return None
     best = keras.saving.load_model(best_path, safe_mode=True)
+    if config.precision != "float32" or config.input_scale:
+        best = _deployable(best, config, num_classes)
+        best_path = os.path.join(output, "final.keras")
+        best.save(best_path)
     val_hist = history.history.get("val_miou") or [float("nan")]
     best_epoch_info = _best_epoch(output, val_hist)
     print(f"evaluating {best_path} on {config.val_data or config.data} [{config.val_split}] at full resolution")
@@ -165,6 +178,25 @@ def train(config):
                 class_names=list(train_data.class_names))
     result.seconds = time.time() - start
     return result
+
+
+def _deployable(model, config, num_classes):
+    """The float32, full-resolution model that is evaluated and exported.
+
+    Mixed-precision training keeps float32 variables, so the weights move to
+    a float32 rebuild unchanged (TFLite and TF Serving get float32 graphs);
+    ``input_scale`` wraps the network to run at its training scale.
+    """
+    if config.precision != "float32":
+        set_precision("float32")
+        rebuilt = build_model(config, num_classes)
+        rebuilt.set_weights(model.get_weights())
+        model = rebuilt
+    if config.input_scale:
+        from kseg.models.input_scale import with_input_scale
+
+        model = with_input_scale(model, config.input_scale)
+    return model
 
 
 def _best_epoch(output, val_hist):

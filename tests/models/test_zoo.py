@@ -110,6 +110,7 @@ def test_builds_and_predicts_at_input_resolution(name):
     assert tuple(fixed.output_shape) == (None, 64, 96, NUM_CLASSES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_fit_lowers_loss_and_saved_model_reloads_identically(name, tmp_path):
     images, masks = synthetic_scene(64, 64)

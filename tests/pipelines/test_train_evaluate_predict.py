@@ -143,3 +143,19 @@ def test_cli_entry_point_runs_as_module():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "Unknown model 'nope'" in proc.stderr
+
+
+def test_train_bad_mask_id_names_the_file(tmp_path, capsys):
+    for sub in ("img", "msk"):
+        (tmp_path / sub).mkdir()
+    for i in range(4):
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "img" / f"{i}.png")
+        mask = np.zeros((40, 40), np.uint8)
+        mask[0, 0] = 77 if i == 2 else 1
+        Image.fromarray(mask).save(tmp_path / "msk" / f"{i}.png")
+    spec = f"folder:{tmp_path / 'img'}:{tmp_path / 'msk'}"
+    argv = ["--data", spec, "--val-data", spec, "--num-classes", "2", "--output", str(tmp_path / "o"),
+            "--epochs", "1", "--input-size", "32", "32", "--batch-size", "2", "--export-name", "none"]
+    assert run_cli(train_cli, argv) == 2
+    err = capsys.readouterr().err
+    assert "2.png" in err and "77" in err and "Traceback" not in err
