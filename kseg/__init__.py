@@ -20,8 +20,13 @@ _SUBPACKAGES = (
 )
 
 
+# Everything that registers Keras objects loads with `import kseg`, so
+# `keras.saving.load_model("model.keras", safe_mode=True)` finds them.
+from kseg import backbones, layers, losses, metrics, models, training  # noqa: E402,F401
+
+
 def __getattr__(name):
-    # Subpackages load on first use so `import kseg` stays cheap.
+    # The other subpackages load on first use.
     if name in _SUBPACKAGES:
         return importlib.import_module(f"kseg.{name}")
     raise AttributeError(f"module 'kseg' has no attribute {name!r}")

@@ -21,6 +21,9 @@ def main(argv=None):
     p.add_argument("--output", default="runs/evaluate", help="report directory")
     p.add_argument("--max-images", type=int, help="evaluate only the first N images")
     p.add_argument("--overlays", type=int, default=3, help="number of overlay PNGs")
+    p.add_argument("--markdown", help="also write a Markdown report here (figures beside it)")
+    p.add_argument("--title", help="title of the Markdown report")
+    p.add_argument("--training-log", help="training_log.csv whose curves go into the Markdown report")
     args = p.parse_args(argv)
 
     from kseg import data as kdata
@@ -34,8 +37,37 @@ def main(argv=None):
     report = evaluate(predictor, data, max_images=args.max_images, output_dir=args.output,
                       num_overlays=args.overlays, log_every=50)
     print(format_table(report))
+    if args.markdown:
+        _markdown(args, predictor, report)
     print(f"mIoU {100 * report['miou']:.2f}  -> {args.output}/report.json")
     return 0
+
+
+def _markdown(args, predictor, report):
+    import glob
+    import os
+    import platform
+
+    from kseg import data as kdata
+    from kseg.inference import write_markdown_report
+
+    camvid_test = args.data.startswith("camvid:") and args.split == "test"
+    figures = os.path.splitext(args.markdown)[0] + "_figures"
+    os.makedirs(figures, exist_ok=True)
+    overlays = []
+    for src in sorted(glob.glob(os.path.join(args.output, "overlay_*.png"))):
+        overlays.append(os.path.join(figures, os.path.basename(src)))
+        with open(src, "rb") as f_in, open(overlays[-1], "wb") as f_out:
+            f_out.write(f_in.read())
+    details = [("model", f"`{args.model}` ({predictor.source})"),
+               ("data", f"`{args.data}`, split `{args.split}`"),
+               ("evaluated on", f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")]
+    path = write_markdown_report(
+        args.markdown, report, title=args.title or f"Evaluation of {args.model}",
+        reference=kdata.SEGNET_BASIC_REFERENCE if camvid_test else None,
+        reference_name="SegNet-Basic (SegNet tutorial)" if camvid_test else "reference",
+        training_log=args.training_log, details=details, figures_dir=figures, overlays=overlays)
+    print(f"Markdown report -> {path}")
 
 
 if __name__ == "__main__":

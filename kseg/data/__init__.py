@@ -20,6 +20,7 @@ from kseg.data.camvid import (
     CAMVID_CLASS_NAMES,
     CAMVID_PALETTE,
     CAMVID_SPLIT_SIZES,
+    SEGNET_BASIC_REFERENCE,
     SEGNET_CLASS_WEIGHTS,
     camvid,
 )
@@ -33,7 +34,7 @@ from kseg.data.tfds_adapters import TFDS_NAMES, tfds_dataset
 
 __all__ = [
     "AugmentConfig", "CAMVID_CLASS_NAMES", "CAMVID_PALETTE", "CAMVID_SPLIT_SIZES", "DataError",
-    "SEGNET_CLASS_WEIGHTS", "SPEC_FORMS", "SYNTHETIC_CLASS_NAMES", "SegmentationData",
+    "SEGNET_BASIC_REFERENCE", "SEGNET_CLASS_WEIGHTS", "SPEC_FORMS", "SYNTHETIC_CLASS_NAMES", "SegmentationData",
     "TFDS_NAMES", "augment_pair", "camvid", "class_counts", "class_weights", "colour_jitter",
     "default_palette", "eval_pipeline", "fit_pair", "from_folders", "from_list_file",
     "from_pairs", "hflip_pair", "load", "pad_pair", "parse_label_map", "preprocess_fn",

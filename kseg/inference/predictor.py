@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import kseg  # noqa: F401  (registers every kseg object a .keras file may hold)
+
 
 class Predictor:
     """Maps uint8 images ``[N, H, W, 3]`` to class maps ``int32 [N, H, W]``.

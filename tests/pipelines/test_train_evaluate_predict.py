@@ -159,3 +159,18 @@ def test_train_bad_mask_id_names_the_file(tmp_path, capsys):
     assert run_cli(train_cli, argv) == 2
     err = capsys.readouterr().err
     assert "2.png" in err and "77" in err and "Traceback" not in err
+
+
+def test_evaluate_in_fresh_process_with_markdown_report(trained, tmp_path):
+    """A new interpreter loads the .keras file (kseg objects registered by import) and reports."""
+    md = tmp_path / "report.md"
+    cmd = [sys.executable, "-m", "pipelines.evaluate", "--model", str(trained / "out" / "best.keras"),
+           "--data", "synthetic", "--split", "test", "--output", str(tmp_path / "eval"), "--max-images", "4",
+           "--markdown", str(md), "--training-log", str(trained / "out" / "training_log.csv")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    text = md.read_text()
+    assert f"| mIoU | **{100 * report['miou']:.1f}** |" in text
+    for figure in ("confusion_matrix.png", "training_curves.png", "overlay_0.png"):
+        assert (tmp_path / "report_figures" / figure).exists()
