@@ -25,7 +25,7 @@ def _parser():
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="TFLite input size")
     parser.add_argument("--quantize", choices=("none", "fp16", "dynamic", "int8"), default="none",
                         help="TFLite quantization (int8 needs --data)")
-    parser.add_argument("--data", help="calibration images for int8: a directory, a glob, or a .npy/.npz file")
+    parser.add_argument("--data", help="calibration images for int8: a data spec (synthetic, camvid:PATH, folder:I:M), a directory, a glob, or a .npy/.npz file")
     parser.add_argument("--labels", help="text file with one class name per line")
     parser.add_argument("--max-image-size", type=int, default=4096,
                         help="largest image side the SavedModel accepts (default: 4096)")

@@ -8,11 +8,16 @@ import numpy as np
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
+_DATA_SPEC_KINDS = ("synthetic", "camvid", "folder", "list", "tfds")
+
+
 def load_images(spec, *, limit=None):
-    """uint8 images from a directory, a glob pattern or a .npy/.npz file.
+    """uint8 images from a kseg data spec, a directory, a glob pattern or a .npy/.npz file.
 
     Args:
-        spec: a directory (its PNG/JPEG files, sorted by name), a glob such
+        spec: a ``kseg.data`` spec (``synthetic``, ``camvid:PATH``,
+            ``folder:IMAGES:MASKS``, ``list:FILE``, ``tfds:NAME``: the
+            training split's images, what the training pipeline saw), a directory (its PNG/JPEG files, sorted by name), a glob such
             as ``"data/train/*.png"``, or a ``.npy`` / ``.npz`` file holding a
             uint8 array ``[N, H, W, C]`` (the ``.npz`` key ``images`` or its
             only array).
@@ -23,6 +28,13 @@ def load_images(spec, *, limit=None):
         or one uint8 array ``[N, H, W, C]`` (.npy/.npz).
     """
     spec = os.fspath(spec)
+    if spec.split(":", 1)[0] in _DATA_SPEC_KINDS and not os.path.exists(spec):
+        from kseg import data as kdata
+
+        dataset = kdata.load(spec, "train").dataset
+        if limit:
+            dataset = dataset.take(limit)
+        return [image for image, _ in dataset.as_numpy_iterator()]
     if spec.endswith((".npy", ".npz")):
         if not os.path.isfile(spec):
             raise FileNotFoundError(f"data file {spec!r} does not exist.")

@@ -33,6 +33,17 @@ def test_saved_model_and_tflite(model_file, tmp_path, capsys):
     assert os.path.isfile(os.path.join(base, "toy_int8.tflite"))
     assert os.path.isfile(os.path.join(base, "toy_int8.labels.txt"))
     assert "QUANTIZE" in capsys.readouterr().out
+    # calibration drawn from a kseg data spec (the training data)
+    assert cli.main(args + ["--quantize", "int8", "--data", "synthetic", "--force"]) == 0
+
+
+def test_load_images_from_data_spec():
+    from kseg.export.images import load_images
+
+    images = load_images("synthetic", limit=3)
+    assert len(images) == 3 and images[0].dtype == np.uint8 and images[0].shape == (96, 96, 3)
+    with pytest.raises(FileNotFoundError, match="no PNG/JPEG"):
+        load_images("/nonexistent/dir")
 
 
 @pytest.mark.parametrize(
