@@ -1,11 +1,9 @@
 """Soft Dice loss over softmax probabilities with an ignore id."""
 
-import math
-
 import keras
 from keras import ops
 
-from kseg.losses.base import SegmentationLoss, pixel_sample_weight
+from kseg.losses.base import SegmentationLoss, check_number, pixel_sample_weight
 
 
 @keras.saving.register_keras_serializable(package="kseg")
@@ -41,12 +39,7 @@ class DiceLoss(SegmentationLoss):
                  name="dice"):
         super().__init__(ignore_id=ignore_id, class_weights=class_weights,
                          from_logits=from_logits, name=name)
-        try:
-            smooth = float(smooth)
-        except (TypeError, ValueError):
-            raise ValueError(f"smooth must be a number > 0, got {smooth!r}.") from None
-        if not math.isfinite(smooth) or smooth <= 0:
-            raise ValueError(f"smooth must be a finite number > 0, got {smooth}.")
+        smooth = check_number("smooth", smooth, inclusive=False)
         if self.class_weights is not None and sum(self.class_weights) == 0:
             raise ValueError("class_weights must not all be 0.")
         self.smooth = smooth

@@ -1,11 +1,9 @@
 """Focal loss (Lin et al. 2017) for dense prediction with an ignore id."""
 
-import math
-
 import keras
 from keras import ops
 
-from kseg.losses.base import PixelwiseLoss, true_class_log_prob
+from kseg.losses.base import PixelwiseLoss, check_number, true_class_log_prob
 
 
 @keras.saving.register_keras_serializable(package="kseg")
@@ -35,12 +33,7 @@ class FocalLoss(PixelwiseLoss):
                  name="focal"):
         super().__init__(ignore_id=ignore_id, class_weights=class_weights,
                          from_logits=from_logits, name=name)
-        try:
-            gamma = float(gamma)
-        except (TypeError, ValueError):
-            raise ValueError(f"gamma must be a number >= 0, got {gamma!r}.") from None
-        if not math.isfinite(gamma) or gamma < 0:
-            raise ValueError(f"gamma must be a finite number >= 0, got {gamma}.")
+        gamma = check_number("gamma", gamma)
         self.gamma = gamma
 
     def pixel_losses(self, labels, log_probs):

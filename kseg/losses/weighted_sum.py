@@ -1,8 +1,8 @@
 """A weighted sum of losses, e.g. cross-entropy + Dice."""
 
-import math
-
 import keras
+
+from kseg.losses.base import check_number
 
 
 @keras.saving.register_keras_serializable(package="kseg")
@@ -38,12 +38,7 @@ class WeightedSum(keras.losses.Loss):
                 loss = keras.saving.deserialize_keras_object(loss)
             if not isinstance(loss, keras.losses.Loss):
                 raise ValueError(f"Each loss must be a keras.losses.Loss instance, got {loss!r}.")
-            try:
-                weight = float(weight)
-            except (TypeError, ValueError):
-                raise ValueError(f"Loss weight must be a number, got {weight!r}.") from None
-            if not math.isfinite(weight) or weight < 0:
-                raise ValueError(f"Loss weight must be finite and >= 0, got {weight}.")
+            weight = check_number("weight", weight, what="Loss weight")
             terms.append((loss, weight))
         self.losses = terms
 
