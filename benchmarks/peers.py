@@ -103,12 +103,13 @@ def steps(model, images, masks):
 
 
 def model_flops(model):
-    """FLOPs per image counted from the model's graph (conv/dense MACs x 2)."""
-    import kseg.models
+    """FLOPs per image of the frozen inference graph (TF profiler, all ops),
+    the same count for every peer."""
+    from benchmarks.roofline import profiler_flops
 
     try:
-        return kseg.models.flops(model, (SIZE, SIZE, 3))
-    except Exception:  # a peer's graph the counter cannot walk: report n/a, not a guess
+        return profiler_flops(model, (SIZE, SIZE, 3))
+    except Exception:  # a graph the profiler cannot freeze: report n/a, not a guess
         return None
 
 
@@ -188,6 +189,8 @@ def measure_levers(settings, base, images, masks, log=print):
     record("XLA jit_compile=True", "predict", {"baseline": base_infer, "lever": xla_infer})
     if settings["xla_train"]:
         record("XLA jit_compile=True", "train", {"baseline": base_train, "lever": xla_train})
+    else:
+        log("  XLA jit_compile=True (train): skipped in --quick (compiling takes minutes and ~5 GB)")
     del xla
 
     # Batch norm folded into the convolutions (inference only).
@@ -224,7 +227,9 @@ def measure_levers(settings, base, images, masks, log=print):
     return levers
 
 
-QUICK = dict(warmup=1, train_rounds=3, infer_rounds=3, xla_train=True)
+# XLA-compiling the ResNet-50 training step takes minutes and ~5 GB here:
+# only the full run measures it.
+QUICK = dict(warmup=1, train_rounds=2, infer_rounds=2, xla_train=False)
 FULL = dict(warmup=2, train_rounds=10, infer_rounds=10, xla_train=True)
 
 
@@ -284,7 +289,7 @@ def run(quick=False, log=print):
         f"DeepLabV3+ ResNet-50 class, random init, {SIZE}x{SIZE}, batch {BATCH}, {CLASSES} classes, float32, "
         f"CPU, Adam + sparse cross-entropy; {settings['warmup']} warm-up step(s), then "
         f"{settings['train_rounds']} train / {settings['infer_rounds']} predict rounds interleaved, median. "
-        "GFLOPs/img = conv+dense MACs x 2 counted from each model's graph (kseg.models.flops). "
+        "GFLOPs/img = float ops of each model's frozen inference graph (TF profiler, same count for all). "
         "kseg runs output stride 16 with the paper's decoder (two 3x3 convs at stride 4); both peers run "
         "ASPP at output stride 32 and a 1x1 decoder conv, so they do fewer FLOPs per image."
     )

@@ -33,7 +33,7 @@ class Predictor:
 
 
 def _labels_beside(path):
-    for candidate in (Path(path) / "assets" / "labels.txt", Path(path) / "labels.txt",
+    for candidate in (Path(path) / "assets.extra" / "labels.txt", Path(path) / "labels.txt",
                       Path(str(path) + ".labels.txt")):
         if candidate.is_file():
             names = [line.strip() for line in candidate.read_text().splitlines() if line.strip()]
