@@ -25,7 +25,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import _common as C  # noqa: E402
@@ -146,7 +145,8 @@ def run(quick=False, log=print):
                              C.fmt(r["size_mb"])))
         if r["parity"] and r["threads"] == THREADS[0]:
             p = r["parity"]
-            parity_rows.append((r["model"], r["format"], C.fmt(p["max_abs_logit_diff"], 4),
+            diff = p["max_abs_logit_diff"]
+            parity_rows.append((r["model"], r["format"], "n/a" if diff is None else f"{diff:.2g}",
                                 C.fmt(p["class_agreement_pct"], 2), C.fmt(p.get("miou_keras"), 3),
                                 C.fmt(p.get("miou_tflite"), 3)))
     goal_lines = []
@@ -166,7 +166,9 @@ def run(quick=False, log=print):
         "",
         *goal_lines,
         "",
-        "Export parity (TFLite vs Keras on 4 held-out synthetic images; mIoU after the brief training):",
+        "Export parity (TFLite vs Keras on 4 held-out synthetic images; mIoU after the brief training). After "
+        "a few steps the class maps are nearly uniform, so class agreement is a weak check there; the max abs "
+        "logit difference is the sharp one:",
         "",
         *C.table(("model", "format", "max abs logit diff", "class agreement %", "mIoU keras", "mIoU tflite"),
                  parity_rows),
