@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kseg.layers._validation import one_of, positive_int_pair
+from kseg.layers.upsample2d import nearest_upsample
 
 
 @keras.saving.register_keras_serializable(package="kseg")
@@ -69,11 +70,10 @@ class MaxUnpooling2D(keras.layers.Layer):
             return self._scatter(values, indices, out_h, out_w)
         sh, sw = self.size
         shape = ops.shape(values)
-        batch, h, w, channels = shape[0], shape[1], shape[2], shape[3]
+        h, w, channels = shape[1], shape[2], shape[3]
 
         def upsample(t, fill):
-            t = ops.broadcast_to(t[:, :, None, :, None, :], (batch, h, sh, w, sw, channels))
-            t = ops.reshape(t, (batch, h * sh, w * sw, channels))
+            t = nearest_upsample(t, self.size)
             # "valid" pooling drops the last odd row/column: pad them back empty.
             pad_h, pad_w = ops.maximum(out_h - h * sh, 0), ops.maximum(out_w - w * sw, 0)
             t = ops.pad(t, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], constant_values=fill)

@@ -73,13 +73,27 @@ def _bicubic_axis(x, scale, axis):
     return _interleave(phases, axis)
 
 
-def nearest_upsample(x, size):
-    """Exact nearest-neighbour upscale by integer ``size = (sh, sw)`` of ``(B, H, W, C)``."""
-    sh, sw = size
+def _repeat_axis(x, times, axis):
+    """Repeat every row (axis 1) or column (axis 2) ``times`` times, with tensors of rank <= 5."""
+    if times == 1:
+        return x
+    x = ops.expand_dims(x, axis + 1)
     shape = ops.shape(x)
-    b, h, w, c = shape[0], shape[1], shape[2], shape[3]
-    x = ops.broadcast_to(x[:, :, None, :, None, :], (b, h, sh, w, sw, c))
-    return ops.reshape(x, (b, h * sh, w * sw, c))
+    target = [shape[d] for d in range(5)]
+    target[axis + 1] = times
+    x = ops.broadcast_to(x, target)
+    merged = [shape[d] for d in range(5) if d != axis + 1]
+    merged[axis] = merged[axis] * times
+    return ops.reshape(x, merged)
+
+
+def nearest_upsample(x, size):
+    """Exact nearest-neighbour upscale by integer ``size = (sh, sw)`` of ``(B, H, W, C)``.
+
+    One axis at a time so no tensor exceeds rank 5: TFLite's int8
+    StridedSlice/BroadcastTo kernels stop at 5-D.
+    """
+    return _repeat_axis(_repeat_axis(x, size[0], 1), size[1], 2)
 
 
 @keras.saving.register_keras_serializable(package="kseg")

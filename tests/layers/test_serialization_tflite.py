@@ -63,3 +63,31 @@ def test_tflite_builtin_only_matches_keras():
     out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     ref = fixed(x).numpy()
     np.testing.assert_allclose(out, ref, atol=1e-3 * np.abs(ref).max())
+
+
+def test_unpooling_converts_to_full_int8_tflite():
+    """SegNet's pool/unpool pair quantizes to int8 with builtin ops (no tensor above 5-D)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    inp = keras.Input((33, 46, 3), batch_size=1)
+    x = keras.layers.Conv2D(4, 3, padding="same")(inp)
+    pooled, idx = MaxPoolingWithArgmax2D(2, padding="same")(x)
+    y = MaxUnpooling2D(2)([keras.layers.Conv2D(4, 1)(pooled), idx, x])
+    y = Upsample2D(2, "nearest")(y)
+    model = keras.Model(inp, y)
+    rng = np.random.default_rng(3)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([rng.uniform(0, 1, (1, 33, 46, 3)).astype("float32")]
+                                                for _ in range(8))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    interpreter = Interpreter(model_content=converter.convert())
+    interpreter.allocate_tensors()
+    x_in = rng.uniform(0, 1, (1, 33, 46, 3)).astype("float32")
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x_in)
+    interpreter.invoke()
+    out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    ref = model(x_in).numpy()
+    assert out.shape == ref.shape == (1, 66, 92, 4)
+    # zeros stay exactly where unpooling put no value, in the quantized model too
+    assert ((out == 0) == (ref == 0)).mean() > 0.99
