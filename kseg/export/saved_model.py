@@ -8,7 +8,9 @@ and loads integer-named directories only, so the version is written under
 """
 
 import json
+import importlib.util
 import os
+import warnings
 import re
 import shutil
 
@@ -128,6 +130,11 @@ def _write_version(model, spec, directory, name, *, include_probabilities, max_i
     extra = os.path.join(directory, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     write_labels(os.path.join(extra, LABELS_FILENAME), class_names)
+    if warmup and importlib.util.find_spec("tensorflow_serving") is None:
+        # The warmup records are protos from tensorflow-serving-api (the `serving` extra).
+        warnings.warn("tensorflow-serving-api is not installed, so no TF Serving warmup requests were written; "
+                      "install them with: pip install 'kseg[serving]'.", stacklevel=3)
+        warmup = False
     if warmup:
         size = spec.fixed_size or (spec.size_divisor * max(1, 64 // spec.size_divisor),) * 2
         channels = spec.channels if spec.channels in (1, 3) else None

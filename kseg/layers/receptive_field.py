@@ -27,7 +27,7 @@ def _layer_step(layer):
         return _first(layer.pool_size), _first(layer.strides)
     if isinstance(layer, ASPP):
         # Image pooling sees the whole image; the figure counts the widest dilated branch.
-        return 2 * max(layer.rates) + 1, 1
+        return 2 * max(layer.rates, default=0) + 1, 1
     if isinstance(layer, (keras.layers.UpSampling2D, Upsample2D, MaxUnpooling2D)):
         return 1, 1.0 / _first(layer.size)
     return 1, 1

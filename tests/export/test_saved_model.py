@@ -300,3 +300,15 @@ def test_layer_that_needs_concrete_sizes_gets_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown height and width.*fixed input_shape"):
         export.export_saved_model(model, tmp_path, "m")
     assert os.listdir(tmp_path / "m") == []
+
+
+def test_without_tensorflow_serving_warmup_is_skipped_with_a_warning(toy_model, tmp_path, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow_serving" else real_find_spec(name, *a))
+    with pytest.warns(UserWarning, match=r"kseg\[serving\]"):
+        path = export.export_saved_model(toy_model, tmp_path, "nowarm")
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+    assert not os.path.exists(os.path.join(path, "assets.extra", "tf_serving_warmup_requests"))
