@@ -148,6 +148,7 @@ def train(config):
     history = model.fit(
         train_ds.repeat() if config.steps_per_epoch else train_ds,
         validation_data=val_ds,
+        shuffle=False,  # the pipeline shuffles file paths every epoch
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch,
         callbacks=standard_callbacks(output, monitor="val_miou"),
