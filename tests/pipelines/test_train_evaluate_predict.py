@@ -177,14 +177,19 @@ def test_evaluate_in_fresh_process_with_markdown_report(trained, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_cli_with_mirrored_strategy_and_bfloat16(tmp_path):
-    """The --strategy and --precision flags reach tf.distribute and the dtype policy."""
+def test_train_cli_with_mirrored_strategy_bfloat16_and_input_scale(tmp_path):
+    """--strategy and --precision reach tf.distribute and the dtype policy; input_scale wraps the result."""
     cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(TINY_YAML.replace("epochs: 2", "epochs: 1"))
+    cfg.write_text(TINY_YAML.replace("epochs: 2", "epochs: 1") + "input_scale: 0.5\n")
     cmd = [sys.executable, "-m", "pipelines.train", "--config", str(cfg), "--output", str(tmp_path / "o"),
            "--strategy", "mirrored", "--precision", "mixed_bfloat16", "--export-name", "none"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "val mIoU (full res)" in proc.stdout
-    # the evaluated model is the float32 rebuild of the bfloat16-trained one
-    assert (tmp_path / "o" / "final.keras").exists()
+    # the evaluated model is the float32 rebuild of the bfloat16-trained one, run at half scale inside
+    import keras
+
+    final = keras.saving.load_model(tmp_path / "o" / "final.keras", safe_mode=True)
+    assert final.get_layer("input_scale").factor == 0.5
+    assert all(w.dtype == "float32" for w in final.weights)
+    assert final(np.zeros((1, 37, 50, 3), "float32")).shape == (1, 37, 50, 5)
