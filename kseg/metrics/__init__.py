@@ -6,6 +6,7 @@ Keras metrics (usable in ``model.compile(metrics=...)``, under XLA and
 ``confusion_matrix`` and ``report_from_confusion``.
 """
 
+from kseg.metrics.boundary import BoundaryIoU, boundary_confusion_matrix, boundary_iou, boundary_mask
 from kseg.metrics.confusion_matrix import ConfusionMatrix, batch_confusion_matrix
 from kseg.metrics.mean_accuracy import MeanAccuracy
 from kseg.metrics.mean_iou import MeanIoU
@@ -14,6 +15,7 @@ from kseg.metrics.pixel_accuracy import PixelAccuracy
 from kseg.metrics.report import confusion_matrix, report_from_confusion
 
 __all__ = [
+    "BoundaryIoU", "boundary_confusion_matrix", "boundary_iou", "boundary_mask",
     "ConfusionMatrix", "MeanAccuracy", "MeanIoU", "PerClassIoU", "PixelAccuracy",
     "batch_confusion_matrix", "confusion_matrix", "report_from_confusion",
 ]

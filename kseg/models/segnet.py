@@ -20,13 +20,23 @@ Departures from the Caffe reference, and why:
   scaling pixels to [-1, 1] (the graph has no LRN, which TFLite's builtin
   set lacks for most delegates, and batch norm follows the first conv
   anyway).
+
+``upsampling`` swaps the decoder's unpooling for another x2 upsampler and
+leaves everything else as it is, to measure what the indices are worth
+(benchmarks/upsampling_ablation.py): ``"transposed"`` (learnable 4x4
+stride-2 ``Conv2DTranspose`` starting as bilinear, ``BilinearKernel``),
+``"bilinear"`` or ``"nearest"`` (``Upsample2D``, no weights). Each is
+followed by a top-left crop to the pre-pool tensor's size: "same" pooling
+pads at the bottom/right, so the crop keeps the original pixel grid and odd
+sizes round-trip as with unpooling.
 """
 
 import keras
 
-from kseg.layers import MaxPoolingWithArgmax2D, MaxUnpooling2D
+from kseg.layers import BilinearKernel, MaxPoolingWithArgmax2D, MaxUnpooling2D, Upsample2D
 from kseg.models._blocks import (
     VGG16_BLOCKS,
+    CropToReference,
     check_builder_args,
     check_positive_int,
     conv_bn_relu,
@@ -39,19 +49,52 @@ from kseg.models._blocks import (
 from kseg.models.registry import register
 
 
-def _pool(x, name):
-    """Argmax pooling; returns ``(pooled, indices, reference)`` for the decoder."""
+def _pool(x, name, with_indices=True):
+    """2x2 max pooling; returns ``(pooled, indices, reference)`` for the decoder.
+
+    Without indices (decoders that do not unpool) it is a plain
+    ``MaxPooling2D`` with the same output, so no argmax is computed for
+    nothing and the timing comparison stays fair; ``indices`` is then None.
+    """
+    if not with_indices:
+        return keras.layers.MaxPooling2D(2, padding="same", name=name)(x), None, x
     pooled, indices = MaxPoolingWithArgmax2D(2, padding="same", name=name)(x)
     return pooled, indices, x
 
 
-def _unpool(x, pool_record, name):
+UPSAMPLING_METHODS = ("unpool", "transposed", "bilinear", "nearest")
+
+
+def _check_upsampling(builder, upsampling):
+    if not isinstance(upsampling, str) or upsampling not in UPSAMPLING_METHODS:
+        raise ValueError(
+            f"{builder}: `upsampling` must be one of {', '.join(map(repr, UPSAMPLING_METHODS))}; "
+            f"got {upsampling!r}."
+        )
+    return upsampling
+
+
+def _upsample(x, pool_record, prefix, method):
+    """x2 decoder upsampling back to the pre-pool tensor's exact size.
+
+    ``"unpool"`` keeps the historical layer name ``{prefix}_unpool``; the
+    others are ``{prefix}_upsample`` plus ``{prefix}_crop``.
+    """
     _, indices, reference = pool_record
-    return MaxUnpooling2D(2, name=name)([x, indices, reference])
+    if method == "unpool":
+        return MaxUnpooling2D(2, name=f"{prefix}_unpool")([x, indices, reference])
+    if method == "transposed":
+        x = keras.layers.Conv2DTranspose(
+            x.shape[-1], 4, strides=2, padding="same", kernel_initializer=BilinearKernel(),
+            name=f"{prefix}_upsample",
+        )(x)
+    else:
+        x = Upsample2D(2, interpolation=method, name=f"{prefix}_upsample")(x)
+    return CropToReference(name=f"{prefix}_crop")([x, reference])
 
 
 @register("segnet")
-def segnet(*, num_classes, input_shape=(None, None, 3), base_filters=64, weights=None):
+def segnet(*, num_classes, input_shape=(None, None, 3), base_filters=64, weights=None, upsampling="unpool"):
     """SegNet: VGG16 encoder (13 convs + batch norm) and its mirrored decoder.
 
     Decoder block ``b`` unpools with the indices of encoder pool ``b``,
@@ -68,6 +111,9 @@ def segnet(*, num_classes, input_shape=(None, None, 3), base_filters=64, weights
         weights: None, ``"imagenet"`` (downloads) or a path to a
             keras.applications VGG16 weights file, loaded into the encoder's
             ``block{i}_conv{j}`` layers. Needs 3 input channels.
+        upsampling: the decoder's x2 upsampler: ``"unpool"`` (SegNet's
+            argmax unpooling), ``"transposed"``, ``"bilinear"`` or
+            ``"nearest"`` (module docstring).
 
     Returns:
         A ``keras.Model`` named ``"segnet"``: float32 images ``(B, H, W, C)``
@@ -76,6 +122,7 @@ def segnet(*, num_classes, input_shape=(None, None, 3), base_filters=64, weights
     """
     input_shape = check_builder_args("segnet", num_classes, input_shape)
     base_filters = check_positive_int("segnet", "base_filters", base_filters)
+    upsampling = _check_upsampling("segnet", upsampling)
     if weights is not None and base_filters != 64:
         raise ValueError(f"segnet: pretrained `weights` need base_filters=64, got {base_filters}.")
     widths = [filters * base_filters // 64 or 1 for filters, _ in VGG16_BLOCKS]
@@ -84,13 +131,13 @@ def segnet(*, num_classes, input_shape=(None, None, 3), base_filters=64, weights
     records = []
     for block in range(1, len(VGG16_BLOCKS) + 1):
         x = vgg16_block(x, block, batch_norm=True, filters=widths[block - 1])
-        record = _pool(x, f"block{block}_pool")
+        record = _pool(x, f"block{block}_pool", with_indices=upsampling == "unpool")
         x = record[0]
         records.append(record)
 
     for block in range(len(VGG16_BLOCKS), 0, -1):
         filters, convs = widths[block - 1], VGG16_BLOCKS[block - 1][1]
-        x = _unpool(x, records[block - 1], f"decoder_block{block}_unpool")
+        x = _upsample(x, records[block - 1], f"decoder_block{block}", upsampling)
         # Mirror of the encoder: convs counted down, the last one narrows.
         for j in range(convs, 1, -1):
             x = conv_bn_relu(x, filters, 3, name=f"decoder_block{block}_conv{j}")
@@ -103,7 +150,8 @@ def segnet(*, num_classes, input_shape=(None, None, 3), base_filters=64, weights
 
 
 @register("segnet_basic")
-def segnet_basic(*, num_classes, input_shape=(None, None, 3), filters=64, kernel_size=7, stages=4):
+def segnet_basic(*, num_classes, input_shape=(None, None, 3), filters=64, kernel_size=7, stages=4,
+                 upsampling="unpool"):
     """SegNet-Basic: ``stages`` encoder and decoder stages of 7x7 convolutions.
 
     Encoder stage: conv (no bias) -> BN -> ReLU -> argmax pooling. Decoder
@@ -120,6 +168,9 @@ def segnet_basic(*, num_classes, input_shape=(None, None, 3), filters=64, kernel
         filters: width of every stage (64 in the paper).
         kernel_size: kernel size of every convolution (7 in the paper).
         stages: number of encoder (and decoder) stages (4 in the paper).
+        upsampling: the decoder's x2 upsampler: ``"unpool"`` (the paper),
+            ``"transposed"`` (adds ``stages * (16 * filters**2 + filters)``
+            parameters), ``"bilinear"`` or ``"nearest"`` (module docstring).
 
     Returns:
         A ``keras.Model`` named ``"segnet_basic"``: float32 images
@@ -130,17 +181,18 @@ def segnet_basic(*, num_classes, input_shape=(None, None, 3), filters=64, kernel
     filters = check_positive_int("segnet_basic", "filters", filters)
     kernel_size = check_positive_int("segnet_basic", "kernel_size", kernel_size)
     stages = check_positive_int("segnet_basic", "stages", stages)
+    upsampling = _check_upsampling("segnet_basic", upsampling)
 
     inputs = image_input(input_shape)
     x = normalize(inputs, "tf")
     records = []
     for stage in range(1, stages + 1):
         x = conv_bn_relu(x, filters, kernel_size, name=f"encoder_block{stage}_conv")
-        record = _pool(x, f"encoder_block{stage}_pool")
+        record = _pool(x, f"encoder_block{stage}_pool", with_indices=upsampling == "unpool")
         x = record[0]
         records.append(record)
     for stage in range(stages, 0, -1):
-        x = _unpool(x, records[stage - 1], f"decoder_block{stage}_unpool")
+        x = _upsample(x, records[stage - 1], f"decoder_block{stage}", upsampling)
         x = conv_bn_relu(x, filters, kernel_size, name=f"decoder_block{stage}_conv", activation=None)
     x = keras.layers.Conv2D(num_classes, 1, name="classifier")(x)
     return keras.Model(inputs, float32_logits(x), name="segnet_basic")
