@@ -49,10 +49,12 @@ PEER_RATES = (6, 12, 18)
 KSEG = {
     "kseg paper": ("output stride 16, rates 6/12/18, two 3x3 decoder convs at stride 4 (the paper; kseg's "
                    "default)", dict(output_stride=16)),
-    "kseg OS32": ("output stride 32, rates 6/12/18 (as keras-hub / keras-cv), paper decoder",
+    "kseg OS32": ("output stride 32, rates 6/12/18 (as keras-hub / keras-cv), paper decoder (two 3x3 convs; "
+                  "the peers use one 1x1): the closest match to the peers' job",
                   dict(output_stride=32, aspp_rates=PEER_RATES)),
     "kseg OS32 separable": ("output stride 32, rates 6/12/18, depthwise-separable ASPP branches and decoder "
-                            "convs (the V3+ paper's separable form; peer-matched)",
+                            "convs (the V3+ paper's separable form): the peers' output stride, but a lighter "
+                            "network than theirs (fewer FLOPs and parameters)",
                             dict(output_stride=32, aspp_rates=PEER_RATES, separable=True)),
 }
 KSEG_PAPER = next(iter(KSEG))
@@ -319,7 +321,7 @@ def run(quick=False, log=print):
         fastest_infer = max(r["infer"] for r in peers)
         summary["ratio_train"] = kseg["train"] / fastest_train
         summary["ratio_infer"] = kseg["infer"] / fastest_infer
-        body += [f"kseg paper configuration / fastest peer: train x{summary['ratio_train']:.2f}, "
+        body += ["", f"kseg paper configuration / fastest peer: train x{summary['ratio_train']:.2f}, "
                  f"inference x{summary['ratio_infer']:.2f} (float32, no levers)."]
         for name in (n for n in KSEG if n != KSEG_PAPER and n in ratios):
             body += [f"{name} / fastest peer: train x{ratios[name]['train/fastest']:.2f}, "

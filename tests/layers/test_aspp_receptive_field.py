@@ -38,7 +38,8 @@ def test_aspp_image_pooling_branch_is_constant_over_space():
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"rates": (), "merge": "sum", "image_pooling": False}, "rates"), ({"rates": (6, -1)}, "rates"),
-    ({"merge": "sum", "image_pooling": False, "separable": True}, "separable"), ({"separable": "yes"}, "separable"), ({"rates": 6}, "rates"), ({"filters": 0}, "filters"),
+    ({"merge": "sum", "image_pooling": False, "separable": True}, "separable"),
+    ({"separable": "yes"}, "separable"), ({"rates": 6}, "rates"), ({"filters": 0}, "filters"),
     ({"merge": "max"}, "merge"), ({"merge": "sum", "image_pooling": True}, "image_pooling"), ({"dropout": 1.5}, "dropout"),
 ])
 def test_aspp_argument_errors(kwargs, match):

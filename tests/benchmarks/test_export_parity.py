@@ -1,0 +1,76 @@
+"""The export parity benchmark (benchmarks/export_parity.py): a tiny real run
+and the table/flagging logic on hand-made rows."""
+
+import pytest
+
+import kseg.models
+from benchmarks import _common as C
+from benchmarks import export_parity as E
+
+
+def test_every_registered_model_has_a_config_and_bad_names_fail():
+    assert E.check_models(None) == kseg.models.available()
+    with pytest.raises(ValueError, match="unknown models.*unet"):
+        E.check_models(["unet", "fcn4s"])
+    with pytest.raises(ValueError, match="unknown quantizations"):
+        E.check_quantizations(["none", "int4"])
+    with pytest.raises(ValueError, match="size must be an int 32..512"):
+        E.run(models=["unet"], size=16)
+    with pytest.raises(ValueError, match="steps must be an int >= 1"):
+        E.run(models=["unet"], steps=0)
+
+
+def test_cli_rejects_unknown_model_before_any_work(capsys):
+    with pytest.raises(SystemExit):
+        E.main(["--models", "unet,fcn4s", "--no-append"])
+    assert "fcn4s" in capsys.readouterr().err
+
+
+def _row(model, fmt, agreement, error=None):
+    if error:
+        return {"model": model, "format": fmt, "error": error}
+    return {"model": model, "format": fmt, "error": None, "size_mb": 1.0, "latency_ms": {1: 2.0, 2: 1.5},
+            "max_abs_logit_diff": 0.01, "class_agreement_pct": agreement,
+            "below_target": agreement < E.TARGETS[fmt], "miou_keras": 0.5, "miou_export": 0.49, "miou_drop": 0.01}
+
+
+def test_summary_flags_rows_below_target_and_failures():
+    rows = [_row("a", "none", 99.95), _row("a", "int8", 96.9), _row("b", "none", 99.89), _row("b", "int8", 98.0),
+            _row("b", "fp16", 0, error="ValueError: conversion | failed")]
+    summary = E.summarize(rows)
+    assert summary["worst"] == {"none": (99.89, "b"), "int8": (96.9, "a")}
+    assert summary["below"] == [("a", "int8", 96.9), ("b", "none", 99.89)]
+    assert summary["failures"] == [("b", "fp16", "ValueError: conversion | failed")]
+    assert E.target_check("none", 99.9) == "ok" and E.target_check("fp16", 99.49).startswith("**BELOW**")
+    cells = [E._row_cells(row) for row in rows]
+    assert all(len(c) == len(E.COLUMNS) for c in cells)
+    assert cells[1][7] == "**BELOW** (target >= 97.0)" and cells[0][7] == "ok"
+    assert cells[4][2] == "FAILED" and "conversion \\| failed" in cells[4][7]  # the pipe cannot split the cell
+
+
+@pytest.mark.slow
+def test_tiny_run_reports_every_format_and_fp32_matches_keras(tmp_path):
+    results_before = C.RESULTS.read_text() if C.RESULTS.exists() else None
+    text, result = E.run(quick=True, models=["unet"], size=32, steps=2, quantizations=["none", "int8"],
+                         workdir=tmp_path, log=lambda *args: None)
+    rows = result["rows"]
+    assert [(r["model"], r["format"]) for r in rows] == [("unet", "savedmodel"), ("unet", "none"), ("unet", "int8")]
+    assert all(r["error"] is None for r in rows), [r["error"] for r in rows]
+    saved, fp32, int8 = rows
+    assert saved["class_agreement_pct"] >= 99.9 and saved["max_abs_probability_diff"] < 1e-4
+    assert fp32["class_agreement_pct"] >= 99.9 and fp32["max_abs_logit_diff"] < 1e-3
+    assert abs(fp32["miou_drop"]) < 1e-3
+    # int8 files are about 4x smaller than fp32 ones.
+    assert int8["size_mb"] < 0.5 * fp32["size_mb"]
+    for row in (fp32, int8):
+        assert set(row["latency_ms"]) == {1, 2} and all(ms > 0 for ms in row["latency_ms"].values())
+        assert row["below_target"] == (row["class_agreement_pct"] < E.TARGETS[row["format"]])
+    assert 0 <= fp32["train_pixel_accuracy"] <= 100
+    lines = text.splitlines()
+    header = "| " + " | ".join(E.COLUMNS) + " |"
+    table = lines[lines.index(header):]
+    assert len(table[0].split(" | ")) == len(table[2].split(" | ")) == len(E.COLUMNS)
+    assert [line.split(" | ")[1] for line in table[2:5]] == ["SavedModel", "fp32", "int8"]
+    assert "--quick means steps=" in text and "Worst class agreement per format" in text
+    assert list(tmp_path.iterdir()) == []  # exports live in a removed temporary directory
+    assert (C.RESULTS.read_text() if C.RESULTS.exists() else None) == results_before  # run() never appends
