@@ -39,6 +39,39 @@ def _node_flops(layer, in_shape, out_shape):
     return 0
 
 
+def _sublayer_flops(layer, args, kwargs):
+    """FLOPs of the convolutions a custom layer (ASPP, say) runs inside its ``call``.
+
+    The layer is re-run symbolically while each sublayer's class is swapped
+    for a subclass that records its input/output shapes; the classes are
+    restored afterwards.
+    """
+    subs = list(layer._flatten_layers(include_self=False, recursive=True))
+    if not subs:
+        return 0
+    total = 0
+
+    def counting(cls):
+        def __call__(self, *a, **k):
+            nonlocal total
+            out = cls.__call__(self, *a, **k)
+            if a and hasattr(a[0], "shape") and hasattr(out, "shape"):
+                total += _node_flops(self, tuple(a[0].shape), tuple(out.shape))
+            return out
+
+        return type(cls.__name__, (cls,), {"__call__": __call__})
+
+    originals = [(sub, sub.__class__) for sub in subs]
+    try:
+        for sub, cls in originals:
+            sub.__class__ = counting(cls)
+        layer.call(*args, **kwargs)
+    finally:
+        for sub, cls in originals:
+            sub.__class__ = cls
+    return total
+
+
 def flops(model, input_shape):
     """FLOPs of one forward pass of ``model`` on one image of ``input_shape``.
 
@@ -70,7 +103,8 @@ def flops(model, input_shape):
             # clone_model does not trace inside nested models at the new size.
             total += flops(layer, tuple(first.shape[1:]))
         elif hasattr(first, "shape") and hasattr(outputs, "shape"):
-            total += _node_flops(layer, tuple(first.shape), tuple(outputs.shape))
+            own = _node_flops(layer, tuple(first.shape), tuple(outputs.shape))
+            total += own if own else _sublayer_flops(layer, args, kwargs)
         return outputs
 
     # Re-running the graph on a symbolic input of the concrete size (layers
