@@ -36,11 +36,12 @@ def _row(model, fmt, agreement, error=None):
 
 def test_summary_flags_rows_below_target_and_failures():
     rows = [_row("a", "none", 99.95), _row("a", "int8", 96.9), _row("b", "none", 99.89), _row("b", "int8", 98.0),
-            _row("b", "fp16", 0, error="ValueError: conversion | failed")]
+            _row("b", "fp16", 0, error="ValueError: conversion | failed"), _row("c", "training", 0, error="OOM")]
     summary = E.summarize(rows)
     assert summary["worst"] == {"none": (99.89, "b"), "int8": (96.9, "a")}
     assert summary["below"] == [("a", "int8", 96.9), ("b", "none", 99.89)]
-    assert summary["failures"] == [("b", "fp16", "ValueError: conversion | failed")]
+    assert summary["failures"] == [("b", "fp16", "ValueError: conversion | failed"), ("c", "training", "OOM")]
+    assert "**Failures**: b fp16: ValueError" in "\n".join(E._summary_lines(summary))
     assert E.target_check("none", 99.9) == "ok" and E.target_check("fp16", 99.49).startswith("**BELOW**")
     cells = [E._row_cells(row) for row in rows]
     assert all(len(c) == len(E.COLUMNS) for c in cells)
@@ -65,7 +66,8 @@ def test_tiny_run_reports_every_format_and_fp32_matches_keras(tmp_path):
     for row in (fp32, int8):
         assert set(row["latency_ms"]) == {1, 2} and all(ms > 0 for ms in row["latency_ms"].values())
         assert row["below_target"] == (row["class_agreement_pct"] < E.TARGETS[row["format"]])
-    assert 0 <= fp32["train_pixel_accuracy"] <= 100
+    assert 0 <= fp32["train_pixel_accuracy"] <= 100 and 0 <= fp32["train_miou"] <= 1
+    assert fp32["val_median_margin"] >= 0 and "median top-2 logit margin on val" in text
     lines = text.splitlines()
     header = "| " + " | ".join(E.COLUMNS) + " |"
     table = lines[lines.index(header):]
