@@ -8,6 +8,7 @@ shared machine hits every candidate alike.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import importlib
 import os
@@ -130,3 +131,15 @@ def fmt(value, digits=2):
     if isinstance(value, str):
         return value
     return f"{value:.{digits}f}"
+
+
+def figure_main(run, doc, quick_help, argv=None):
+    """The command line every figure module shares: ``[--quick] [--no-append]``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--no-append", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args(argv)
+    text, _ = run(args.quick)
+    print(text)
+    if not args.no_append:
+        append_results(text)

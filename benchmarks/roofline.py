@@ -13,7 +13,6 @@ Run: ``python -m benchmarks.roofline [--quick] [--no-append]``.
 
 from __future__ import annotations
 
-import argparse
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -138,14 +137,7 @@ def run(quick=False, log=print):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="batch 1, fewer rounds")
-    parser.add_argument("--no-append", action="store_true", help="do not append to RESULTS.md")
-    args = parser.parse_args(argv)
-    text, _ = run(args.quick)
-    print(text)
-    if not args.no_append:
-        C.append_results(text)
+    C.figure_main(run, __doc__, "batch 1, fewer rounds", argv)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Run: ``python -m benchmarks.scaling [--quick] [--no-append]``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -143,14 +142,7 @@ def run(quick=False, log=print):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer sizes and rounds")
-    parser.add_argument("--no-append", action="store_true", help="do not append to RESULTS.md")
-    args = parser.parse_args(argv)
-    text, _ = run(args.quick)
-    print(text)
-    if not args.no_append:
-        C.append_results(text)
+    C.figure_main(run, __doc__, "fewer sizes and rounds", argv)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,22 @@ def serving_functions(model, spec, *, include_probabilities, max_image_size):
     }
 
 
+def _drop_duplicate_variable_lists(archive):
+    """Keep one copy of each weight in the SavedModel checkpoint.
+
+    Keras 3.15's ExportArchive saves the tracked Keras variables and, under
+    ``_all_variables``, the TF variables its endpoints capture: two
+    checkpoint entries for every weight, so the ``variables/`` folder is
+    twice the model's size (63 MB instead of 31 MB for a 7.8M-parameter
+    U-Net). The endpoints only need the captured ones, which write_out
+    gathers itself, so the Keras lists are emptied before writing.
+    """
+    trackable = archive._tf_trackable
+    trackable.variables = []
+    trackable.trainable_variables = []
+    trackable.non_trainable_variables = []
+
+
 def _write_version(model, spec, directory, name, *, include_probabilities, max_image_size, warmup, class_names):
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -116,6 +132,7 @@ def _write_version(model, spec, directory, name, *, include_probabilities, max_i
     )
     for signature_name, (fn, input_signature) in functions.items():
         archive.add_endpoint(signature_name, fn, input_signature=input_signature)
+    _drop_duplicate_variable_lists(archive)
     try:
         archive.write_out(directory, verbose=False)
     except tf.errors.OperatorNotAllowedInGraphError as error:

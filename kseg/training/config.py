@@ -20,7 +20,8 @@ class TrainConfig:
     ``num_classes`` floats. ``input_scale``: when the training size is a
     downscaled view of the data (CamVid 360x480 trained at 176x240), the
     evaluated and exported model resizes its input by this factor inside the
-    graph and returns logits at full resolution. ``model_kwargs`` go to the model builder
+    graph and returns logits at full resolution. ``export_size``: (H, W) of
+    the TFLite file (default: ``input_size`` divided by ``input_scale``). ``model_kwargs`` go to the model builder
     (``backbone`` is a shortcut for ``model_kwargs["backbone"]``).
     """
 
@@ -35,6 +36,7 @@ class TrainConfig:
     ignore_id: int = 255
     input_size: tuple = (96, 96)
     input_scale: Optional[float] = None
+    export_size: Optional[tuple] = None
     batch_size: int = 16
     epochs: int = 10
     lr: float = 3e-3
@@ -134,6 +136,7 @@ def make_config(config_file=None, **overrides):
     """Defaults, then the config file, then the non-None ``overrides`` (CLI flags)."""
     values = read_config_file(config_file) if config_file else {}
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if "input_size" in values:
-        values["input_size"] = tuple(values["input_size"])
+    for key in ("input_size", "export_size"):
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
     return TrainConfig(**values).validate()

@@ -174,8 +174,9 @@ def train(config):
         result.saved_model = export.export_saved_model(
             best, config.export_base, config.export_name, class_names=list(train_data.class_names))
         if config.export_tflite:
+            tflite_size = config.export_size or tuple(round(s / (config.input_scale or 1.0)) for s in size)
             result.tflite = export.export_tflite(
-                best, os.path.join(result.saved_model, "model_fp32.tflite"), input_size=size,
+                best, os.path.join(result.saved_model, "model_fp32.tflite"), input_size=tflite_size,
                 class_names=list(train_data.class_names))
     result.seconds = time.time() - start
     return result

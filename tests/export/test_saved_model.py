@@ -312,3 +312,19 @@ def test_without_tensorflow_serving_warmup_is_skipped_with_a_warning(toy_model, 
         path = export.export_saved_model(toy_model, tmp_path, "nowarm")
     assert os.path.isfile(os.path.join(path, "saved_model.pb"))
     assert not os.path.exists(os.path.join(path, "assets.extra", "tf_serving_warmup_requests"))
+
+
+def test_checkpoint_stores_each_weight_once(tmp_path):
+    import kseg
+
+    toy_model = kseg.models.build("unet", num_classes=3, base_filters=8, depth=2)  # 120 KB of weights
+    path = export.export_saved_model(toy_model, tmp_path, "once", warmup=False)
+    folder = os.path.join(path, "variables")
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in toy_model.weights)
+    assert weight_bytes <= size < 1.3 * weight_bytes  # Keras alone writes every weight twice
+    loaded = tf.saved_model.load(path)
+    images = np.random.default_rng(0).integers(0, 255, (1, 32, 32, 3), dtype=np.uint8)
+    classes = loaded.signatures["serving_default"](images=tf.constant(images))["classes"].numpy()
+    expected = np.argmax(toy_model(images.astype("float32")).numpy(), axis=-1)
+    assert (classes == expected).mean() > 0.999
