@@ -36,25 +36,12 @@ import tensorflow as tf  # noqa: E402
 
 from benchmarks import _common as C  # noqa: E402
 from benchmarks.deployment import _dir_size_mb, _tflite_runner  # noqa: E402
+from kseg.models.small import SMALL_CONFIGS, SMALL_LEARNING_RATES  # noqa: E402
 
-# Small width of every registered model (the widths of the shared zoo test,
-# so the numbers describe the models CI exports). A registered model missing
-# here makes the run fail before it starts.
-CONFIGS = {
-    "fcn32s": dict(fc_channels=32, dropout=0.0),
-    "fcn16s": dict(fc_channels=32, dropout=0.0),
-    "fcn8s": dict(fc_channels=32, dropout=0.0),
-    "unet": dict(base_filters=8, depth=3),
-    "segnet": dict(base_filters=8),
-    "segnet_basic": dict(filters=16, kernel_size=3),
-    "deeplab_v2": dict(backbone="mobilenet_v2", output_stride=16),
-    "deeplab_v3": dict(backbone="mobilenet_v2", aspp_filters=32),
-    "deeplab_v3_plus": dict(backbone="mobilenet_v2", aspp_filters=32, low_level_filters=16, decoder_filters=32),
-    "fpn": dict(backbone="mobilenet_v2", pyramid_channels=32, segmentation_channels=16, groups=8),
-}
-# VGG16 without batch norm (the FCNs) diverges from scratch at 1e-3 on
-# raw-scale (caffe) inputs; the paper's recipe uses a low rate too.
-LEARNING_RATES = {"fcn32s": 1e-4, "fcn16s": 1e-4, "fcn8s": 1e-4}
+# The small widths the shared zoo test uses, so the numbers describe the
+# models CI exports. A registered model missing there fails the run at once.
+CONFIGS = SMALL_CONFIGS
+LEARNING_RATES = SMALL_LEARNING_RATES
 DEFAULT_LEARNING_RATE = 1e-3
 NUM_CLASSES = 6  # background + the 5 synthetic shapes
 BATCH_SIZE = 8

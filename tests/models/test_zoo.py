@@ -7,25 +7,12 @@ import numpy as np
 import pytest
 
 import kseg.models
-from kseg.models import registry
+from kseg.models import registry, small
 
-# Small configuration of every registered model; a registered model without
-# one fails `test_every_registered_model_has_a_small_config`.
-SMALL_CONFIGS = {
-    "fcn32s": dict(fc_channels=32, dropout=0.0),
-    "fcn16s": dict(fc_channels=32, dropout=0.0),
-    "fcn8s": dict(fc_channels=32, dropout=0.0),
-    "unet": dict(base_filters=8, depth=3),
-    "segnet": dict(base_filters=8),
-    "segnet_basic": dict(filters=16, kernel_size=3),
-    "deeplab_v2": dict(backbone="mobilenet_v2", output_stride=16),
-    "deeplab_v3": dict(backbone="mobilenet_v2", aspp_filters=32),
-    "deeplab_v3_plus": dict(backbone="mobilenet_v2", aspp_filters=32, low_level_filters=16, decoder_filters=32),
-    "fpn": dict(backbone="mobilenet_v2", pyramid_channels=32, segmentation_channels=16, groups=8),
-}
-# VGG16 without batch norm (the FCNs) diverges from scratch at Adam 1e-3 on
-# raw-scale (caffe) inputs, as in the paper's low-learning-rate recipe.
-LEARNING_RATES = {"fcn32s": 1e-4, "fcn16s": 1e-4, "fcn8s": 1e-4}
+# A registered model without a small configuration fails
+# `test_every_registered_model_has_a_small_config`.
+SMALL_CONFIGS = small.SMALL_CONFIGS
+LEARNING_RATES = small.SMALL_LEARNING_RATES
 NUM_CLASSES = 3
 MODELS = kseg.models.available()
 
