@@ -4,10 +4,10 @@ from kseg.inference.evaluate import evaluate, write_report
 from kseg.inference.markdown import save_training_curves, write_markdown_report
 from kseg.inference.predictor import Predictor, keras_predictor, load_predictor
 from kseg.inference.predict import predict_files
-from kseg.inference.visualize import colorize, default_palette, overlay, save_confusion_png, save_triptych
+from kseg.inference.visualize import colorize, overlay, save_confusion_png, save_triptych
 
 __all__ = [
-    "Predictor", "colorize", "keras_predictor", "default_palette", "evaluate", "load_predictor", "overlay",
+    "Predictor", "colorize", "keras_predictor", "evaluate", "load_predictor", "overlay",
     "predict_files", "save_confusion_png", "save_training_curves", "save_triptych",
     "write_markdown_report", "write_report",
 ]

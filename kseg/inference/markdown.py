@@ -4,6 +4,7 @@ import csv
 import os
 
 from kseg.inference.evaluate import write_report
+from kseg.training.best_checkpoint import atomic_write_text
 
 
 def save_training_curves(csv_path, png_path):
@@ -73,7 +74,5 @@ def write_markdown_report(path, report, *, title, reference=None, reference_name
         lines += ["", f"![training curves]({rel(curve)})"]
     for overlay in overlays:
         lines += ["", f"![image | truth | prediction]({rel(overlay)})"]
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(path + ".tmp", path)
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path

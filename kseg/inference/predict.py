@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from kseg.inference.visualize import colorize, default_palette, overlay
+from kseg.data.source import default_palette
+from kseg.inference.visualize import colorize, overlay
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 

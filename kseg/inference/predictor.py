@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kseg.export.labels import read_labels
 import kseg  # noqa: F401  (registers every kseg object a .keras file may hold)
 
 
@@ -36,8 +37,7 @@ def _labels_beside(path):
     for candidate in (Path(path) / "assets.extra" / "labels.txt", Path(path) / "labels.txt",
                       Path(str(path) + ".labels.txt")):
         if candidate.is_file():
-            names = [line.strip() for line in candidate.read_text().splitlines() if line.strip()]
-            return names or None
+            return read_labels(candidate) or None
     return None
 
 

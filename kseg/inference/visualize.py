@@ -4,14 +4,6 @@ import numpy as np
 from PIL import Image
 
 
-def default_palette(num_classes, seed=7):
-    """A fixed, well-spread ``uint8 [num_classes, 3]`` palette (class 0 dark grey)."""
-    rng = np.random.default_rng(seed)
-    palette = rng.integers(40, 256, size=(max(num_classes, 1), 3), dtype=np.int64)
-    palette[0] = (64, 64, 64)
-    return palette[:num_classes].astype(np.uint8)
-
-
 def colorize(mask, palette, ignore_id=255):
     """``int [H, W]`` class map -> ``uint8 [H, W, 3]``; ignore and unknown ids are black."""
     palette = np.asarray(palette, np.uint8)
