@@ -74,7 +74,7 @@ def check_models(models):
     registered = kseg.models.available()
     missing = sorted(set(registered) - set(CONFIGS))
     if missing:
-        raise ValueError(f"registered models without a small config in benchmarks/export_parity.py CONFIGS: {missing}.")
+        raise ValueError(f"registered models without a small config in kseg/models/small.py SMALL_CONFIGS: {missing}.")
     if models is None:
         return list(registered)
     if isinstance(models, str) or not models:
