@@ -27,6 +27,9 @@ def parse_args(argv=None):
     p.add_argument("--loss", help="cross_entropy | dice | focal | ce+dice")
     p.add_argument("--class-weights",
                    help="median_frequency | inverse_frequency | comma-separated floats")
+    p.add_argument("--class-weight-power", type=float,
+                   help="raise computed class weights to this power (0.5 softens median frequency)")
+    p.add_argument("--init-weights", help=".keras or .weights.h5 file of the same model to start from (fine-tuning)")
     p.add_argument("--no-augment", action="store_true", help="turn off scale/crop/flip/rotate/colour")
     p.add_argument("--output", help="run directory (rerun with the same one to resume)")
     p.add_argument("--strategy", help="default | mirrored | multi_worker (reads TF_CONFIG)")
@@ -59,7 +62,8 @@ def main(argv=None):
         val_data=args.val_data, label_map=args.label_map,
         input_size=tuple(args.input_size) if args.input_size else None,
         batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, loss=args.loss,
-        class_weights=_class_weights(args.class_weights), augment=False if args.no_augment else None,
+        class_weights=_class_weights(args.class_weights), class_weight_power=args.class_weight_power,
+        init_weights=args.init_weights, augment=False if args.no_augment else None,
         output=args.output, strategy=args.strategy, precision=args.precision,
         export_name=args.export_name, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
     )

@@ -58,7 +58,7 @@ def class_counts(data, num_classes: int, ignore_id: int = 255):
 
 
 def class_weights(data, num_classes: int, method: str = "median_frequency",
-                  ignore_id: int = 255) -> np.ndarray:
+                  ignore_id: int = 255, power: float = 1.0) -> np.ndarray:
     """Loss weights per class, ``float32 [num_classes]``.
 
     ``median_frequency`` (Eigen & Fergus; SegNet): ``freq_c = pixels_c /
@@ -66,9 +66,14 @@ def class_weights(data, num_classes: int, method: str = "median_frequency",
     ``inverse_frequency``: ``w_c = total / (K * pixels_c)`` with K the number
     of classes present (mean weight over pixels is 1). Classes that never
     appear get weight 0 and a logged warning. Ignore pixels are not counted.
+    ``power`` raises every weight to that power: 0.5 (square root) softens
+    the balancing (rare classes are over-predicted less, frequent ones lose
+    less accuracy), 0 gives every present class weight 1.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 <= power <= 4:
+        raise ValueError(f"power must be a number in [0, 4]; got {power!r}.")
     if isinstance(data, SegmentationData):
         ignore_id = data.ignore_id
     pixels, image_pixels = class_counts(data, num_classes, ignore_id)
@@ -84,4 +89,5 @@ def class_weights(data, num_classes: int, method: str = "median_frequency",
         weights[present] = np.median(freq) / freq
     else:
         weights[present] = pixels.sum() / (present.sum() * pixels[present])
+    weights[present] **= power
     return weights.astype(np.float32)

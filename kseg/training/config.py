@@ -17,7 +17,11 @@ class TrainConfig:
 
     ``class_weights``: None, a method name (``median_frequency``,
     ``inverse_frequency``, computed on the training data) or a list of
-    ``num_classes`` floats. ``input_scale``: when the training size is a
+    ``num_classes`` floats; ``class_weight_power`` raises computed weights to
+    that power (0.5 softens median-frequency balancing). ``init_weights``: a
+    ``.keras`` or ``.weights.h5`` file of the same architecture whose weights
+    start the run (fine-tuning from an earlier run; a resumed run's backup
+    still wins). ``input_scale``: when the training size is a
     downscaled view of the data (CamVid 360x480 trained at 176x240), the
     evaluated and exported model resizes its input by this factor inside the
     graph and returns logits at full resolution. ``export_size``: (H, W) of
@@ -43,6 +47,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     loss: str = "cross_entropy"
     class_weights: Optional[object] = None
+    class_weight_power: float = 1.0
+    init_weights: Optional[str] = None
     augment: bool = True
     output: str = "runs/quickstart"
     strategy: str = "default"
@@ -89,6 +95,15 @@ class TrainConfig:
                 f"class_weights must be {' or '.join(CLASS_WEIGHT_METHODS)} or a list of floats; "
                 f"got {self.class_weights!r}."
             )
+        power = self.class_weight_power
+        if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 <= power <= 4:
+            raise ValueError(f"class_weight_power must be a number in [0, 4]; got {power!r}.")
+        if self.init_weights is not None:
+            path = os.fspath(self.init_weights)
+            if not path.endswith((".keras", ".weights.h5")):
+                raise ValueError(f"init_weights must be a .keras or .weights.h5 file; got {path!r}.")
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"init_weights file {path!r} does not exist.")
         return self
 
     def to_dict(self):

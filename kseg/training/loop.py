@@ -78,8 +78,9 @@ def _class_weights(config, train):
     if weights is None:
         return None
     if isinstance(weights, str):
-        weights = kdata.class_weights(train, train.num_classes, method=weights, ignore_id=config.ignore_id)
-        print(f"class weights ({config.class_weights}): {np.round(np.asarray(weights), 3).tolist()}")
+        weights = kdata.class_weights(train, train.num_classes, method=weights, ignore_id=config.ignore_id,
+                                      power=float(config.class_weight_power))
+        print(f"class weights ({config.class_weights}, power {config.class_weight_power}): {np.round(np.asarray(weights), 3).tolist()}")
     weights = [float(w) for w in weights]
     if len(weights) != train.num_classes:
         raise ValueError(f"class_weights has {len(weights)} values; the data has {train.num_classes} classes.")
@@ -95,6 +96,18 @@ def build_model(config, num_classes):
         return models.build(config.model, num_classes=num_classes, input_shape=(None, None, 3), **kwargs)
     except TypeError as error:
         raise ValueError(f"Model {config.model!r} does not accept these arguments {sorted(kwargs)}: {error}") from None
+
+
+def _init_weights(model, path):
+    """Load the weights of ``path`` into ``model``; a different architecture is a clear error."""
+    try:
+        model.load_weights(path)
+    except Exception as error:  # Keras raises ValueError/KeyError/OSError depending on the mismatch
+        raise ValueError(
+            f"init_weights {path!r} does not fit model {model.name!r} ({model.count_params():,} parameters): "
+            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        ) from None
+    print(f"initialised {model.name} from {path}")
 
 
 def compile_model(model, config, num_classes, steps_per_epoch, class_weights=None):
@@ -138,6 +151,8 @@ def train(config):
     steps = config.steps_per_epoch or max(1, (train_data.num_examples or 1) // config.batch_size)
     with strategy.scope():
         model = build_model(config, num_classes)
+        if config.init_weights:
+            _init_weights(model, config.init_weights)
         compile_model(model, config, num_classes, steps, weights)
     chief = is_chief()
     if chief:

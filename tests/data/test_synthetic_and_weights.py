@@ -59,6 +59,17 @@ def test_class_weights_hand_computed():
     np.testing.assert_allclose(kd.class_weights(_pairs(masks).batch(2), 3), expected, rtol=1e-6)
 
 
+def test_class_weights_power_softens():
+    masks = [[[0, 0, 0], [0, 1, 255]], [[0, 2, 2], [2, 2, 2]], [[3, 3, 3], [3, 3, 3]]]
+    full = kd.class_weights(_pairs(masks), 5)
+    assert full[4] == 0 and full[1] > 1  # class 4 absent; class 1 rare
+    np.testing.assert_allclose(kd.class_weights(_pairs(masks), 5, power=0.5), np.sqrt(full), rtol=1e-6)
+    np.testing.assert_allclose(kd.class_weights(_pairs(masks), 5, power=0), [1, 1, 1, 1, 0])
+    for bad in (-1, 5, "half", True):
+        with pytest.raises(ValueError, match="power"):
+            kd.class_weights(_pairs(masks), 5, power=bad)
+
+
 def test_class_weights_absent_class_and_errors(caplog):
     w = kd.class_weights(_pairs([[[0, 0, 0], [1, 1, 1]]]), 3)
     assert w[2] == 0 and "never appear" in caplog.text

@@ -94,6 +94,9 @@ def test_predict_writes_masks_at_original_resolution(trained, tmp_path):
     (["--epochs", "0"], "epochs must be a positive int"),
     (["--class-weights", "1,x"], "--class-weights"),
     (["--config", "/nonexistent/c.yaml"], "does not exist"),
+    (["--init-weights", "/nonexistent/run/best.keras"], "init_weights file '/nonexistent/run/best.keras' does not exist"),
+    (["--init-weights", "weights.npz"], "init_weights must be a .keras or .weights.h5 file"),
+    (["--class-weight-power", "-1"], "class_weight_power must be a number in [0, 4]"),
 ])
 def test_train_bad_arguments_fail_cleanly(argv, message, tmp_path, capsys):
     assert run_cli(train_cli, argv + ["--output", str(tmp_path / "never")]) == 2
