@@ -6,6 +6,9 @@ directly (``kseg.models.fcn8s(num_classes=21)``). Every model maps float32
 images ``(B, H, W, C)`` with raw pixel values in [0, 255] to float32 logits
 ``(B, H, W, num_classes)`` at the input resolution. ``flops(model,
 input_shape)`` counts a model's convolution FLOPs at a given size.
+``with_input_scale(model, scale)`` runs a network trained at reduced scale
+inside a full-resolution model; ``with_tta(model, flip=True, scales=(1.0,))``
+averages its logits over flipped and rescaled views.
 
 | name | paper | upsampling |
 |---|---|---|
@@ -25,12 +28,14 @@ from kseg.models.deeplab_v3_plus import deeplab_v3_plus
 from kseg.models.fcn import fcn8s, fcn16s, fcn32s
 from kseg.models.flops import flops
 from kseg.models.fpn import fpn
+from kseg.models.input_scale import with_input_scale
 from kseg.models.registry import available, build, get_builder
 from kseg.models.segnet import segnet, segnet_basic
+from kseg.models.tta import with_tta
 from kseg.models.unet import unet
 
 __all__ = [
     "available", "build", "flops", "get_builder",
     "deeplab_v2", "deeplab_v3", "deeplab_v3_plus", "fcn8s", "fcn16s", "fcn32s", "fpn",
-    "segnet", "segnet_basic", "unet",
+    "segnet", "segnet_basic", "unet", "with_input_scale", "with_tta",
 ]
