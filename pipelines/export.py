@@ -26,6 +26,8 @@ def _parser():
     parser.add_argument("--quantize", choices=("none", "fp16", "dynamic", "int8"), default="none",
                         help="TFLite quantization (int8 needs --data)")
     parser.add_argument("--data", help="calibration images for int8: a data spec (synthetic, camvid:PATH, folder:I:M), a directory, a glob, or a .npy/.npz file")
+    parser.add_argument("--tta", help="export with test-time augmentation: 'flip', scales '0.75,1,1.25' or "
+                        "'flip,0.75,1,1.25' (logits averaged over the views; costs one pass per view)")
     parser.add_argument("--labels", help="text file with one class name per line")
     parser.add_argument("--max-image-size", type=int, default=4096,
                         help="largest image side the SavedModel accepts (default: 4096)")
@@ -79,6 +81,10 @@ def run(args):
     from kseg import export
 
     model = _load_model(args.model)
+    if args.tta:
+        from kseg.models import parse_tta, with_tta
+
+        model = with_tta(model, **parse_tta(args.tta))
     class_names = export.read_labels(args.labels) if args.labels else None
     if args.format == SAVED_MODEL:
         path = export.export_saved_model(

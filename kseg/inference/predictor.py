@@ -41,8 +41,12 @@ def _labels_beside(path):
     return None
 
 
-def load_predictor(path):
+def load_predictor(path, tta=None):
     """Load a ``.keras`` file or a SavedModel directory (``saved_model.pb`` inside).
+
+    ``tta`` (a ``.keras`` file only): a ``kseg.models.parse_tta`` spec such as
+    ``"flip"``; the model is wrapped by ``kseg.models.with_tta``. A SavedModel
+    runs as exported (export the TTA model to serve TTA).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -51,6 +55,9 @@ def load_predictor(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Model {path!r} does not exist.")
+    if tta and os.path.isdir(path):
+        raise ValueError(f"--tta applies to .keras models; {path!r} is a SavedModel (export a TTA model with "
+                         "`pipelines.export --tta` instead).")
     if os.path.isdir(path):
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ValueError(
@@ -73,6 +80,10 @@ def load_predictor(path):
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # keras raises many types for a bad archive
         raise ValueError(f"{path!r} is not a loadable .keras model: {type(error).__name__}: {error}") from None
+    if tta:
+        from kseg.models import parse_tta, with_tta
+
+        model = with_tta(model, **parse_tta(tta))
     return keras_predictor(model, path, _labels_beside(path))
 
 

@@ -31,11 +31,11 @@ from kseg.models.fpn import fpn
 from kseg.models.input_scale import with_input_scale
 from kseg.models.registry import available, build, get_builder
 from kseg.models.segnet import segnet, segnet_basic
-from kseg.models.tta import with_tta
+from kseg.models.tta import parse_tta, with_tta
 from kseg.models.unet import unet
 
 __all__ = [
     "available", "build", "flops", "get_builder",
     "deeplab_v2", "deeplab_v3", "deeplab_v3_plus", "fcn8s", "fcn16s", "fcn32s", "fpn",
-    "segnet", "segnet_basic", "unet", "with_input_scale", "with_tta",
+    "segnet", "segnet_basic", "unet", "parse_tta", "with_input_scale", "with_tta",
 ]

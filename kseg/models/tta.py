@@ -5,6 +5,24 @@ import keras
 from kseg.layers import Flip, ResizeByFactor, ResizeLike
 
 
+def parse_tta(spec):
+    """``"flip"``, ``"0.75,1,1.25"`` or ``"flip,0.75,1,1.25"`` -> ``dict(flip=..., scales=...)``.
+
+    The ``--tta`` argument of ``pipelines.evaluate`` and ``pipelines.export``;
+    without scale numbers the scale is 1.
+    """
+    parts = [p.strip() for p in str(spec).split(",") if p.strip()]
+    flip = "flip" in parts
+    try:
+        scales = tuple(float(p) for p in parts if p != "flip") or (1.0,)
+    except ValueError:
+        raise ValueError(f"--tta must be 'flip' and/or comma-separated scales such as 'flip,0.75,1,1.25'; "
+                         f"got {spec!r}.") from None
+    if not parts or parts.count("flip") > 1:
+        raise ValueError(f"--tta must be 'flip' and/or comma-separated scales; got {spec!r}.")
+    return dict(flip=flip, scales=scales)
+
+
 def with_tta(model, *, flip=True, scales=(1.0,)):
     """Wrap ``model`` so its logits are the mean over flipped and rescaled views of the input.
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kseg.models import build, with_tta
+from kseg.models import build, parse_tta, with_tta
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +62,12 @@ def test_tta_arguments(net):
     for bad in ((), (0.0,), (1.0, 1.0), (5.0,)):
         with pytest.raises(ValueError, match="scales"):
             with_tta(net, scales=bad)
+
+
+def test_parse_tta():
+    assert parse_tta("flip") == dict(flip=True, scales=(1.0,))
+    assert parse_tta("0.75, 1,1.25") == dict(flip=False, scales=(0.75, 1.0, 1.25))
+    assert parse_tta("flip,0.5,1") == dict(flip=True, scales=(0.5, 1.0))
+    for bad in ("", "mirror", "flip,flip", "flip,x"):
+        with pytest.raises(ValueError, match="--tta must be"):
+            parse_tta(bad)

@@ -73,6 +73,39 @@ def test_evaluate_keras_and_saved_model_agree(trained, tmp_path, capsys):
     assert "mIoU" in capsys.readouterr().out
 
 
+def test_evaluate_and_export_with_tta(trained, tmp_path, capsys):
+    import keras
+
+    from kseg.data import load
+    from kseg.inference import evaluate, keras_predictor
+    from kseg.models import with_tta
+    from pipelines import export as export_cli
+
+    best = trained / "out" / "best.keras"
+    argv = ["--model", str(best), "--data", "synthetic", "--split", "val", "--output", str(tmp_path / "e"),
+            "--max-images", "4", "--tta", "flip,0.5,1"]
+    assert run_cli(evaluate_cli, argv) == 0
+    got = json.loads((tmp_path / "e" / "report.json").read_text())
+    wrapped = with_tta(keras.saving.load_model(best, safe_mode=True), flip=True, scales=(0.5, 1.0))
+    expected = evaluate(keras_predictor(wrapped), load("synthetic", "val"), max_images=4)
+    assert got["confusion_matrix"] == np.asarray(expected["confusion_matrix"]).tolist()
+    # The exported TTA SavedModel gives the same class maps as the TTA .keras evaluation.
+    argv = ["--model", str(best), "--name", "tta", "--base", str(tmp_path / "sm"), "--tta", "flip,0.5,1"]
+    assert run_cli(export_cli, argv) == 0
+    argv = ["--model", str(tmp_path / "sm" / "tta" / "1"), "--data", "synthetic", "--split", "val",
+            "--output", str(tmp_path / "s"), "--max-images", "4"]
+    assert run_cli(evaluate_cli, argv) == 0
+    assert json.loads((tmp_path / "s" / "report.json").read_text())["confusion_matrix"] == got["confusion_matrix"]
+    capsys.readouterr()
+    argv = ["--model", str(tmp_path / "sm" / "tta" / "1"), "--data", "synthetic", "--tta", "flip",
+            "--output", str(tmp_path / "x")]
+    assert run_cli(evaluate_cli, argv) == 2
+    assert "--tta applies to .keras models" in capsys.readouterr().err
+    argv = ["--model", str(best), "--data", "synthetic", "--tta", "mirror", "--output", str(tmp_path / "y")]
+    assert run_cli(evaluate_cli, argv) == 2
+    assert "--tta must be" in capsys.readouterr().err
+
+
 def test_predict_writes_masks_at_original_resolution(trained, tmp_path):
     images = tmp_path / "imgs"
     images.mkdir()
