@@ -90,7 +90,7 @@ def load_predictor(path, tta=None):
 def keras_predictor(model, path="<in memory>", class_names=None):
     """A ``Predictor`` over an in-memory kseg ``keras.Model`` (raw-pixel input, logits output)."""
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # no Python control flow to convert
     def infer(images):
         logits = model(tf.cast(images, tf.float32), training=False)
         return tf.argmax(logits, axis=-1, output_type=tf.int32)

@@ -173,3 +173,37 @@ def test_backbone_preprocess_mode(name, mode):
     model = kb.build_backbone(name)
     assert kb.preprocess_mode(name) == mode == model.preprocess_mode
     assert model.get_layer("preprocess").mode == mode
+
+
+def _bn_momenta(model):
+    return {layer.momentum for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+
+
+def test_bn_momentum_from_scratch_and_pretrained(tmp_path):
+    # keras.applications' MobileNetV2 uses 0.999: too slow for a from-scratch schedule.
+    source = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(None, None, 3))
+    assert _bn_momenta(source) == {0.999}
+    assert _bn_momenta(kb.build_backbone("mobilenet_v2")) == {0.99}
+    assert _bn_momenta(kb.build_backbone("mobilenet_v2", output_stride=8, bn_momentum=0.9)) == {0.9}
+    assert _bn_momenta(kb.build_backbone("mobilenet_v2", bn_momentum=None)) == {0.999}
+    path = str(tmp_path / "mnv2.weights.h5")
+    source.save_weights(path)
+    assert _bn_momenta(kb.build_backbone("mobilenet_v2", weights=path)) == {0.999}  # fine-tuning keeps its own
+    with pytest.raises(ValueError, match="bn_momentum"):
+        kb.build_backbone("mobilenet_v2", bn_momentum=1.5)
+
+
+def test_from_scratch_moving_statistics_follow_training():
+    """A few training steps move the moving mean close to the data's (the 0.999 default does not)."""
+    x = np.random.default_rng(0).uniform(100, 255, (8, 32, 32, 3)).astype("float32")
+    gaps = {}
+    for momentum in ("auto", None):
+        backbone = kb.build_backbone("mobilenet_v2", bn_momentum=momentum)
+        bn = next(layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization))
+        conv = keras.Model(backbone.input, bn.input)
+        for _ in range(300):
+            bn(conv(x), training=True)
+        batch_mean = np.mean(conv(x).numpy(), axis=(0, 1, 2))
+        gaps[momentum] = np.abs(bn.moving_mean.numpy() - batch_mean).max() / np.abs(batch_mean).max()
+    # The moving mean starts at 0 and keeps momentum**steps of that start.
+    np.testing.assert_allclose([gaps["auto"], gaps[None]], [0.99**300, 0.999**300], rtol=0.02)  # 0.05 vs 0.74
