@@ -28,6 +28,9 @@ def save_training_curves(csv_path, png_path):
     ax_loss.legend()
     ax_iou.legend()
     ax_iou.set_ylim(0, 1)
+    losses = [float(r[k]) for r in rows for k in ("loss", "val_loss") if r.get(k)]
+    if losses and min(losses) > 0 and max(losses) / min(losses) > 20:
+        ax_loss.set_yscale("log")  # an early spike would flatten the rest of the curve
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
