@@ -151,6 +151,8 @@ def make_config(config_file=None, **overrides):
     """Defaults, then the config file, then the non-None ``overrides`` (CLI flags)."""
     values = read_config_file(config_file) if config_file else {}
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("model", TrainConfig.model) != TrainConfig.model and "model_kwargs" not in values:
+        values["model_kwargs"] = {}  # the default widths belong to the default model only
     for key in ("input_size", "export_size"):
         if values.get(key) is not None:
             values[key] = tuple(values[key])

@@ -164,6 +164,16 @@ def test_evaluate_rejects_non_model(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_other_model_does_not_inherit_default_widths(tmp_path):
+    assert make_config().model_kwargs == {"base_filters": 16, "depth": 3}
+    assert make_config(model="deeplab_v3", backbone="mobilenet_v2").model_kwargs == {}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: segnet_basic\n")
+    assert make_config(str(cfg)).model_kwargs == {}
+    cfg.write_text("model: segnet_basic\nmodel_kwargs: {filters: 8}\n")
+    assert make_config(str(cfg)).model_kwargs == {"filters": 8}
+
+
 def test_config_file_formats_and_precedence(tmp_path):
     (tmp_path / "a.toml").write_text('model = "segnet_basic"\nepochs = 3\ninput_size = [64, 80]\n')
     config = make_config(tmp_path / "a.toml", epochs=5)
