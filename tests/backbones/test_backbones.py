@@ -183,8 +183,8 @@ def test_bn_momentum_from_scratch_and_pretrained(tmp_path):
     # keras.applications' MobileNetV2 uses 0.999: too slow for a from-scratch schedule.
     source = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(None, None, 3))
     assert _bn_momenta(source) == {0.999}
-    assert _bn_momenta(kb.build_backbone("mobilenet_v2")) == {0.99}
-    assert _bn_momenta(kb.build_backbone("mobilenet_v2", output_stride=8, bn_momentum=0.9)) == {0.9}
+    assert _bn_momenta(kb.build_backbone("mobilenet_v2")) == {0.9}
+    assert _bn_momenta(kb.build_backbone("mobilenet_v2", output_stride=8, bn_momentum=0.95)) == {0.95}
     assert _bn_momenta(kb.build_backbone("mobilenet_v2", bn_momentum=None)) == {0.999}
     path = str(tmp_path / "mnv2.weights.h5")
     source.save_weights(path)
@@ -201,9 +201,9 @@ def test_from_scratch_moving_statistics_follow_training():
         backbone = kb.build_backbone("mobilenet_v2", bn_momentum=momentum)
         bn = next(layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization))
         conv = keras.Model(backbone.input, bn.input)
-        for _ in range(300):
+        for _ in range(30):
             bn(conv(x), training=True)
         batch_mean = np.mean(conv(x).numpy(), axis=(0, 1, 2))
         gaps[momentum] = np.abs(bn.moving_mean.numpy() - batch_mean).max() / np.abs(batch_mean).max()
     # The moving mean starts at 0 and keeps momentum**steps of that start.
-    np.testing.assert_allclose([gaps["auto"], gaps[None]], [0.99**300, 0.999**300], rtol=0.02)  # 0.05 vs 0.74
+    np.testing.assert_allclose([gaps["auto"], gaps[None]], [0.9**30, 0.999**30], rtol=0.02)  # 0.04 vs 0.97
