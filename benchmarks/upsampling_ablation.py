@@ -25,10 +25,13 @@ rerun with the same settings skips finished variants, so a long run may
 span several sessions. ``--variants`` picks a subset.
 
     python -m benchmarks.upsampling_ablation --quick   # synthetic smoke run, ~3.5 CPU-minutes
-    # CamVid on 2 CPU cores (estimate from FLOPs and measured rates: ~7 h, resumable;
+    # reports/upsampling_ablation.md: CamVid at quarter scale, about 2 h on 2 CPU cores:
+    python -m benchmarks.upsampling_ablation --data camvid:../shared/data/camvid \\
+        --input-size 96 128 --epochs 12 --segnet-filters 32 --workdir runs/ablation_96
+    # Half scale, 20 epochs (estimate from FLOPs and measured rates: ~7 h, resumable;
     # split it with --variants upsampling / --variants dilation):
     python -m benchmarks.upsampling_ablation --data camvid:../shared/data/camvid \\
-        --input-size 176 240 --epochs 20 --segnet-filters 32 --output reports/upsampling_ablation.md
+        --input-size 176 240 --epochs 20 --segnet-filters 32 --output reports/upsampling_ablation_176.md
 """
 
 from __future__ import annotations
