@@ -196,6 +196,8 @@ def time_inference(results, input_size, rounds, warmup=2):
     """Median ms/image at batch 1, timed round-robin over all variants (load hits all alike)."""
     import keras
 
+    import kseg  # noqa: F401  registers every kseg layer (a rerun of cached results trains nothing)
+
     h, w = input_size
     image = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype("float32")
     models = {r["name"]: keras.saving.load_model(r["model_path"], safe_mode=True) for r in results}
