@@ -281,6 +281,21 @@ def markdown(results, timings, args, *, quick, load_before):
     return "\n".join(lines)
 
 
+HAND_WRITTEN = "## Conclusion"
+
+
+def keep_hand_written(path, text):
+    """``text`` plus the hand-written ``## Conclusion`` section of the report already at ``path``.
+
+    The table is regenerated on every run; the human reading of it stays
+    (check it still matches the new numbers).
+    """
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    start = old.find("\n" + HAND_WRITTEN)
+    return text if start < 0 else text.rstrip("\n") + "\n" + old[start:]
+
+
 def _atomic_write(path, text):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -363,7 +378,8 @@ def main(argv=None):
                 result = run_variant(variant, args, workdir)
             results.append(result)
         timings = time_inference(results, args.input_size, args.timing_rounds)
-        _atomic_write(output, markdown(results, timings, args, quick=args.quick, load_before=load_before))
+        text = markdown(results, timings, args, quick=args.quick, load_before=load_before)
+        _atomic_write(output, keep_hand_written(output, text))
     finally:
         if temporary:
             shutil.rmtree(workdir, ignore_errors=True)

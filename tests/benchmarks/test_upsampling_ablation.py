@@ -85,3 +85,13 @@ def test_rerun_reuses_finished_variants_and_refuses_other_settings(quick_run):
     with pytest.raises(ValueError, match="other settings"):
         ua.main(["--quick", "--workdir", str(work), "--output", str(second), "--seed", "1",
                  "--variants", "segnet_basic_unpool"])
+
+
+def test_regenerated_report_keeps_the_hand_written_conclusion(tmp_path):
+    from benchmarks.upsampling_ablation import keep_hand_written
+
+    path = tmp_path / "r.md"
+    assert keep_hand_written(path, "# T\n\n| table v1 |\n") == "# T\n\n| table v1 |\n"
+    path.write_text("# T\n\n| table v1 |\n\n## Conclusion (by hand)\n\nUnpooling wins.\n")
+    assert keep_hand_written(path, "# T\n\n| table v2 |\n") == (
+        "# T\n\n| table v2 |\n\n## Conclusion (by hand)\n\nUnpooling wins.\n")
