@@ -77,21 +77,21 @@ def check_models(models):
         raise ValueError(f"registered models without a small config in kseg/models/small.py SMALL_CONFIGS: {missing}.")
     if models is None:
         return list(registered)
-    if isinstance(models, str) or not models:
-        raise ValueError(f"models must be a non-empty list of names, got {models!r}.")
-    unknown = [name for name in models if name not in registered]
-    if unknown:
-        raise ValueError(f"unknown models {unknown}; registered: {', '.join(registered)}.")
-    return list(dict.fromkeys(models))
+    return _known_names(models, registered, "models", "a non-empty list of names", "registered")
 
 
 def check_quantizations(quantizations):
-    if isinstance(quantizations, str) or not quantizations:
-        raise ValueError(f"quantizations must be a non-empty list, got {quantizations!r}.")
-    unknown = [q for q in quantizations if q not in QUANTIZATIONS]
+    return _known_names(quantizations, QUANTIZATIONS, "quantizations", "a non-empty list", "choose from")
+
+
+def _known_names(values, known, what, expected, known_label):
+    """``values`` without repeats, in order; a string, an empty list or an unknown name raises."""
+    if isinstance(values, str) or not values:
+        raise ValueError(f"{what} must be {expected}, got {values!r}.")
+    unknown = [v for v in values if v not in known]
     if unknown:
-        raise ValueError(f"unknown quantizations {unknown}; choose from {', '.join(QUANTIZATIONS)}.")
-    return list(dict.fromkeys(quantizations))
+        raise ValueError(f"unknown {what} {unknown}; {known_label}: {', '.join(known)}.")
+    return list(dict.fromkeys(values))
 
 
 def _positive_int(value, name, low=1, high=None):
