@@ -57,6 +57,13 @@ def class_counts(data, num_classes: int, ignore_id: int = 255):
     return stats[0].numpy(), stats[1].numpy()
 
 
+def check_power(power, name="power"):
+    """The exponent of ``class_weights``: a number in [0, 4], else a ValueError naming ``name``."""
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 <= power <= 4:
+        raise ValueError(f"{name} must be a number in [0, 4]; got {power!r}.")
+    return power
+
+
 def class_weights(data, num_classes: int, method: str = "median_frequency",
                   ignore_id: int = 255, power: float = 1.0) -> np.ndarray:
     """Loss weights per class, ``float32 [num_classes]``.
@@ -72,8 +79,7 @@ def class_weights(data, num_classes: int, method: str = "median_frequency",
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
-    if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 <= power <= 4:
-        raise ValueError(f"power must be a number in [0, 4]; got {power!r}.")
+    check_power(power)
     if isinstance(data, SegmentationData):
         ignore_id = data.ignore_id
     pixels, image_pixels = class_counts(data, num_classes, ignore_id)

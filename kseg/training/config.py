@@ -95,9 +95,9 @@ class TrainConfig:
                 f"class_weights must be {' or '.join(CLASS_WEIGHT_METHODS)} or a list of floats; "
                 f"got {self.class_weights!r}."
             )
-        power = self.class_weight_power
-        if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 <= power <= 4:
-            raise ValueError(f"class_weight_power must be a number in [0, 4]; got {power!r}.")
+        from kseg.data.class_weights import check_power
+
+        check_power(self.class_weight_power, "class_weight_power")
         if self.init_weights is not None:
             path = os.fspath(self.init_weights)
             if not path.endswith((".keras", ".weights.h5")):
