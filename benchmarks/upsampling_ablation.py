@@ -22,7 +22,13 @@ end, median of rounds (the ``benchmarks`` timing rule).
 Restartable: every variant trains under ``--workdir/<variant>`` (resumable
 mid-run through BackupAndRestore) and writes ``result.json`` when done; a
 rerun with the same settings skips finished variants, so a long run may
-span several sessions. ``--variants`` picks a subset.
+span several sessions. ``--variants`` picks a subset. The results behind
+a report are also archived beside it (``reports/upsampling_ablation.json``,
+committed with the report): a rerun with the same settings reuses them
+when the run folder is gone, so finishing one variant in a later session
+does not retrain the others. Inference time does not depend on the
+weights, so it is measured on each architecture freshly built from the
+registry, all variants side by side in one run.
 
     python -m benchmarks.upsampling_ablation --quick   # synthetic smoke run, ~3.5 CPU-minutes
     # reports/upsampling_ablation.md: CamVid at quarter scale, about 2 h on 2 CPU cores:
@@ -166,12 +172,12 @@ def run_variant(variant, args, workdir):
     h, w = args.input_size
     out = dict(
         name=variant.name, group=variant.group, label=variant.label, model=variant.model,
-        model_kwargs=variant.model_kwargs, params=int(model.count_params()),
+        model_kwargs=variant.model_kwargs, num_classes=int(val.num_classes), params=int(model.count_params()),
         gflops=flops(model, (h, w, 3)) / 1e9, val_miou=miou, boundary_miou=bmiou, val_pixels=pixels,
         fit_val_miou=float(result.best_val_miou), full_res_val_miou=float(result.val_report["miou"]),
         receptive_field=int(rf), rf_stride=stride,
         best_epoch=int(result.best_epoch), train_seconds=float(result.seconds),
-        model_path=result.model_path, settings=settings_of(args),
+        model_path=result.model_path, finished=datetime.date.today().isoformat(), settings=settings_of(args),
     )
     _atomic_write(workdir / variant.name / "result.json", json.dumps(out, indent=2))
     return out
@@ -192,15 +198,52 @@ def cached_result(variant, args, workdir):
     return stored
 
 
+def archive_path(output):
+    """Where the results behind the report ``output`` are archived: the same name, ``.json``."""
+    return Path(output).with_suffix(".json")
+
+
+def load_archive(path, args):
+    """{name: result} archived at ``path`` with the settings of ``args``; others are skipped (and said)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            entries = json.load(f)["results"]
+        names = [entry["name"] for entry in entries]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not an ablation results archive ({type(error).__name__}: {error}); "
+                         "delete it or pass another --output.") from None
+    settings = settings_of(args)
+    kept = {entry["name"]: entry for entry in entries if entry.get("settings") == settings}
+    skipped = [name for name in names if name not in kept]
+    if skipped:
+        print(f"{path}: not reusing {', '.join(skipped)} (produced with other settings)")
+    return kept
+
+
+def write_archive(path, results, archived):
+    """Archive ``results`` plus the earlier same-settings ``archived`` results this run did not show."""
+    shown = {r["name"] for r in results}
+    kept = results + [r for name, r in archived.items() if name not in shown]
+    _atomic_write(path, json.dumps({"generator": "python -m benchmarks.upsampling_ablation",
+                                    "results": kept}, indent=2) + "\n")
+
+
+def timing_model(result):
+    """The architecture of ``result``, freshly built: inference time does not depend on the weights."""
+    from kseg import models
+
+    return models.build(result["model"], num_classes=result["num_classes"], input_shape=(None, None, 3),
+                        **result["model_kwargs"])
+
+
 def time_inference(results, input_size, rounds, warmup=2):
     """Median ms/image at batch 1, timed round-robin over all variants (load hits all alike)."""
-    import keras
-
-    import kseg  # noqa: F401  registers every kseg layer (a rerun of cached results trains nothing)
-
     h, w = input_size
     image = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype("float32")
-    models = {r["name"]: keras.saving.load_model(r["model_path"], safe_mode=True) for r in results}
+    models = {r["name"]: timing_model(r) for r in results}
     seconds = interleaved({name: (lambda m=model: m.predict_on_batch(image)) for name, model in models.items()},
                           warmup=warmup, rounds=rounds)
     return {name: 1000 * value for name, value in seconds.items()}
@@ -229,7 +272,7 @@ def conclusion(rows, group):
     return text + " One seed per variant, so gaps of about a point may be run-to-run noise."
 
 
-def markdown(results, timings, args, *, quick, load_before):
+def markdown(results, timings, args, *, quick, load_before, archive):
     h, w = args.input_size
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     lines = [
@@ -252,11 +295,14 @@ def markdown(results, timings, args, *, quick, load_before):
         f"- Boundary mIoU: mIoU over pixels within {BOUNDARY_WIDTH} px of a ground-truth class boundary "
         "(`kseg.metrics.boundary_iou`). GFLOPs: 2 x multiply-accumulates of convolutions per image at "
         f"{h}x{w} (`kseg.models.flops`). Inference: batch 1, {h}x{w}, median of {args.timing_rounds} "
-        "interleaved rounds. RF / stride: theoretical receptive field in input pixels, and the stride of "
+        "interleaved rounds over all variants in this run (each architecture freshly built: time does not "
+        "depend on the weights). RF / stride: theoretical receptive field in input pixels, and the stride of "
         "the map the logits are computed on (1 for SegNet's decoder, the output stride for DeepLab's final "
         "resize), from `kseg.layers.receptive_field`; dilation keeps the strided network's RF and the ASPP "
         "rates scale with the stride, so the dilation group shares one RF.",
         f"- Machine: {machine()}; load average before/after: {load_before:.1f} / {load():.1f}. {versions()}.",
+        f"- Trained: {provenance(results)}. Every row's numbers are in "
+        f"`{Path(archive).as_posix()}`.",
         "",
         "| group | variant | params | GFLOPs | inference ms/img | val mIoU | boundary mIoU | "
         "val mIoU full-res | RF px / stride | best epoch | train min |",
@@ -279,6 +325,16 @@ def markdown(results, timings, args, *, quick, load_before):
         lines += ["This is the `--quick` smoke run (synthetic data, tiny widths, a few steps): it checks "
                   "the command, not the methods; its numbers mean nothing.", ""]
     return "\n".join(lines)
+
+
+def provenance(results):
+    """When each row was trained, e.g. "2026-11-25 (a, b), 2026-12-01 (c)"; notes travel with their rows."""
+    by_day = {}
+    for r in results:
+        by_day.setdefault(r.get("finished", "date unknown"), []).append(r["name"])
+    text = ", ".join(f"{day} ({', '.join(names)})" for day, names in sorted(by_day.items()))
+    notes = sorted({r["note"].rstrip(".") for r in results if r.get("note")})
+    return text + "".join(f". {note}" for note in notes)
 
 
 HAND_WRITTEN = "## Conclusion"
@@ -367,6 +423,8 @@ def main(argv=None):
     workdir = Path(tempfile.mkdtemp(prefix="upsampling_ablation_") if temporary else
                    (args.workdir or DEFAULT_WORKDIR))
     output = Path(args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT))
+    archive = archive_path(output)
+    archived = load_archive(archive, args)
     load_before = load()
     try:
         results = []
@@ -374,11 +432,15 @@ def main(argv=None):
             result = cached_result(variant, args, workdir)
             if result is not None:
                 print(f"{variant.name}: finished earlier, reusing {workdir / variant.name / 'result.json'}")
+            elif variant.name in archived:
+                result = archived[variant.name]
+                print(f"{variant.name}: finished earlier, reusing its archived result in {archive}")
             else:
                 result = run_variant(variant, args, workdir)
             results.append(result)
         timings = time_inference(results, args.input_size, args.timing_rounds)
-        text = markdown(results, timings, args, quick=args.quick, load_before=load_before)
+        text = markdown(results, timings, args, quick=args.quick, load_before=load_before, archive=archive)
+        write_archive(archive, results, archived)
         _atomic_write(output, keep_hand_written(output, text))
     finally:
         if temporary:

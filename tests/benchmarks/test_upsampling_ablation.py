@@ -95,3 +95,61 @@ def test_regenerated_report_keeps_the_hand_written_conclusion(tmp_path):
     path.write_text("# T\n\n| table v1 |\n\n## Conclusion (by hand)\n\nUnpooling wins.\n")
     assert keep_hand_written(path, "# T\n\n| table v2 |\n") == (
         "# T\n\n| table v2 |\n\n## Conclusion (by hand)\n\nUnpooling wins.\n")
+
+
+@pytest.mark.slow
+def test_archive_beside_the_report_holds_every_row_and_rebuilds_each_architecture(quick_run):
+    work, report = quick_run
+    archived = json.loads(ua.archive_path(report).read_text())["results"]
+    assert [r["name"] for r in archived] == ALL
+    for r in archived:
+        assert r == json.loads((work / r["name"] / "result.json").read_text())
+        # Timing builds the architecture afresh: it must be the trained one.
+        assert ua.timing_model(r).count_params() == r["params"], r["name"]
+    assert f"Every row's numbers are in `{ua.archive_path(report).as_posix()}`" in report.read_text()
+
+
+def _archived(name, settings, **extra):
+    """A finished quick-size result as the archive stores it (tiny SegNet, cheap to time)."""
+    return dict(name=name, group="upsampling", label=name, model="segnet_basic", num_classes=3,
+                model_kwargs=dict(filters=4, kernel_size=3, stages=2, upsampling="bilinear"),
+                params=1, gflops=0.01, val_miou=0.5, boundary_miou=0.25, full_res_val_miou=0.4,
+                receptive_field=10, rf_stride=1, best_epoch=1, train_seconds=60.0, finished="2026-11-25",
+                settings=settings, **extra)
+
+
+def test_rerun_without_the_run_folder_reuses_the_archive_and_keeps_rows_it_did_not_show(tmp_path, monkeypatch):
+    args = ["--quick", "--timing-rounds", "1", "--workdir", str(tmp_path / "empty"), "--output", str(tmp_path / "r.md")]
+    settings = ua.settings_of(ua.parse_args(args))
+    other = dict(settings, seed=7)
+    ua.write_archive(tmp_path / "r.json", [
+        _archived("segnet_basic_unpool", settings, note="Rebuilt by hand"),
+        _archived("segnet_basic_nearest", settings),
+        _archived("segnet_basic_bilinear", other),
+    ], {})
+    monkeypatch.setattr(ua, "run_variant", lambda *a: pytest.fail("an archived variant was retrained"))
+    ua.main(args + ["--variants", "segnet_basic_unpool"])
+    text = (tmp_path / "r.md").read_text()
+    assert "| upsampling | segnet_basic_unpool: segnet_basic_unpool | 1 | 0.01 |" in text
+    assert "| 50.0 | 25.0 | 40.0 | 10 / 1 | 1 | 1.0 |" in text and "segnet_basic_nearest" not in text
+    assert "- Trained: 2026-11-25 (segnet_basic_unpool). Rebuilt by hand." in text
+    kept = json.loads((tmp_path / "r.json").read_text())["results"]
+    # The row this run did not show stays archived; the one with other settings is dropped.
+    assert [r["name"] for r in kept] == ["segnet_basic_unpool", "segnet_basic_nearest"]
+
+
+def test_an_unreadable_archive_is_a_clear_error_naming_it(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text('{"results": [{"label": "no name"}]}')
+    with pytest.raises(ValueError, match=r"r\.json is not an ablation results archive \(KeyError"):
+        ua.load_archive(path, ua.parse_args(["--quick"]))
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not an ablation results archive"):
+        ua.load_archive(path, ua.parse_args(["--quick"]))
+    assert ua.load_archive(tmp_path / "absent.json", ua.parse_args(["--quick"])) == {}
+
+
+def test_provenance_groups_rows_by_day_and_appends_their_notes():
+    rows = [dict(name="a", finished="2026-12-01"), dict(name="b", finished="2026-11-25", note="N."),
+            dict(name="c", finished="2026-11-25", note="N."), dict(name="d")]
+    assert ua.provenance(rows) == "2026-11-25 (b, c), 2026-12-01 (a), date unknown (d). N"
