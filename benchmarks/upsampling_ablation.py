@@ -424,7 +424,8 @@ def main(argv=None):
                    (args.workdir or DEFAULT_WORKDIR))
     output = Path(args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT))
     archive = archive_path(output)
-    archived = load_archive(archive, args)
+    # A --quick run in a temporary folder is a smoke test of the command: it trains, never reuses.
+    archived = {} if temporary else load_archive(archive, args)
     load_before = load()
     try:
         results = []
