@@ -31,7 +31,8 @@ weights, so it is measured on each architecture freshly built from the
 registry, all variants side by side in one run.
 
     python -m benchmarks.upsampling_ablation --quick   # synthetic smoke run, ~3.5 CPU-minutes
-    # reports/upsampling_ablation.md: CamVid at quarter scale, about 2 h on 2 CPU cores:
+    # reports/upsampling_ablation.md: CamVid at quarter scale, about 3 h on 2 CPU cores
+    # (output stride 8 alone 75-85 min; finished variants are reused from the archive):
     python -m benchmarks.upsampling_ablation --data camvid:../shared/data/camvid \\
         --input-size 96 128 --epochs 12 --segnet-filters 32 --workdir runs/ablation_96
     # Half scale, 20 epochs (estimate from FLOPs and measured rates: ~7 h, resumable;
