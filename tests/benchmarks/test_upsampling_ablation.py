@@ -153,3 +153,23 @@ def test_provenance_groups_rows_by_day_and_appends_their_notes():
     rows = [dict(name="a", finished="2026-12-01"), dict(name="b", finished="2026-11-25", note="N."),
             dict(name="c", finished="2026-11-25", note="N."), dict(name="d")]
     assert ua.provenance(rows) == "2026-11-25 (b, c), 2026-12-01 (a), date unknown (d). N"
+
+
+def test_the_committed_report_has_all_seven_rows_and_agrees_with_its_archive():
+    from pathlib import Path
+
+    report = Path(ua.DEFAULT_OUTPUT)
+    text = report.read_text()
+    archived = {r["name"]: r for r in json.loads(ua.archive_path(report).read_text())["results"]}
+    command = re.search(r"by `python -m benchmarks.upsampling_ablation (.*?)`", text).group(1).split()
+    settings = ua.settings_of(ua.parse_args(command))
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| \w+ \| (\w+): .*$", text, re.M)}
+    assert list(rows) == ALL == list(archived)
+    for name, r in archived.items():
+        assert r["settings"] == settings, name
+        cells = f"| {r['params']:,} | {r['gflops']:.2f} |"
+        scores = f"| {100 * r['val_miou']:.1f} | {100 * r['boundary_miou']:.1f} | {100 * r['full_res_val_miou']:.1f} |"
+        assert cells in rows[name] and scores in rows[name], name
+    # The hand-written conclusion speaks about every output stride the table has.
+    conclusion = text[text.index(ua.HAND_WRITTEN):]
+    assert "output stride 8" in conclusion and "not measured" not in conclusion
