@@ -2,12 +2,18 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from benchmarks import upsampling_ablation as ua
 
 ALL = [f"segnet_basic_{m}" for m in ua.UPSAMPLING] + [f"deeplab_v3_os{s}" for s in ua.OUTPUT_STRIDES]
+
+
+def _table_rows(text):
+    """{variant name: its Markdown table line} of a report, in table order."""
+    return {m.group(1): m.group(0) for m in re.finditer(r"^\| \w+ \| (\w+): .*$", text, re.M)}
 
 
 def _row(name, group, miou, boundary):
@@ -54,7 +60,7 @@ def quick_run(tmp_path_factory):
 def test_quick_run_writes_a_table_with_every_variant(quick_run):
     work, report = quick_run
     text = report.read_text()
-    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| \w+ \| (\w+): .*$", text, re.M)}
+    rows = _table_rows(text)
     assert list(rows) == ALL
     results = {name: json.loads((work / name / "result.json").read_text()) for name in ALL}
     params = {name: r["params"] for name, r in results.items()}
@@ -156,14 +162,12 @@ def test_provenance_groups_rows_by_day_and_appends_their_notes():
 
 
 def test_the_committed_report_has_all_seven_rows_and_agrees_with_its_archive():
-    from pathlib import Path
-
     report = Path(ua.DEFAULT_OUTPUT)
     text = report.read_text()
     archived = {r["name"]: r for r in json.loads(ua.archive_path(report).read_text())["results"]}
     command = re.search(r"by `python -m benchmarks.upsampling_ablation (.*?)`", text).group(1).split()
     settings = ua.settings_of(ua.parse_args(command))
-    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| \w+ \| (\w+): .*$", text, re.M)}
+    rows = _table_rows(text)
     assert list(rows) == ALL == list(archived)
     for name, r in archived.items():
         assert r["settings"] == settings, name
