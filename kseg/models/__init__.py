@@ -17,11 +17,13 @@ averages its logits over flipped and rescaled views.
 | ``segnet``, ``segnet_basic`` | Badrinarayanan et al. 2017 | max unpooling |
 | ``deeplab_v2``, ``deeplab_v3``, ``deeplab_v3_plus`` | Chen et al. 2017/2017/2018 | bilinear |
 | ``fpn`` | Kirillov et al. 2019 | bilinear |
+| ``dabnet`` | Li et al. 2019 | bilinear (dilated depthwise-asymmetric bottlenecks) |
 
 See docs/models.md for parameter and FLOP counts.
 """
 
 # Importing each architecture module registers its builders, once.
+from kseg.models.dabnet import dabnet
 from kseg.models.deeplab_v2 import deeplab_v2
 from kseg.models.deeplab_v3 import deeplab_v3
 from kseg.models.deeplab_v3_plus import deeplab_v3_plus
@@ -36,6 +38,6 @@ from kseg.models.unet import unet
 
 __all__ = [
     "available", "build", "flops", "get_builder",
-    "deeplab_v2", "deeplab_v3", "deeplab_v3_plus", "fcn8s", "fcn16s", "fcn32s", "fpn",
+    "dabnet", "deeplab_v2", "deeplab_v3", "deeplab_v3_plus", "fcn8s", "fcn16s", "fcn32s", "fpn",
     "segnet", "segnet_basic", "unet", "parse_tta", "with_input_scale", "with_tta",
 ]

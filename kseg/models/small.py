@@ -16,6 +16,7 @@ SMALL_CONFIGS = {
     "deeplab_v2": dict(backbone="mobilenet_v2", output_stride=16),
     "deeplab_v3": dict(backbone="mobilenet_v2", aspp_filters=32),
     "deeplab_v3_plus": dict(backbone="mobilenet_v2", aspp_filters=32, low_level_filters=16, decoder_filters=32),
+    "dabnet": dict(stem_filters=8, stage1_filters=16, stage2_filters=16, stage1_blocks=1, stage2_dilations=(2, 4)),
     "fpn": dict(backbone="mobilenet_v2", pyramid_channels=32, segmentation_channels=16, groups=8),
 }
 

@@ -25,7 +25,11 @@ class TrainConfig:
     downscaled view of the data (CamVid 360x480 trained at 176x240), the
     evaluated and exported model resizes its input by this factor inside the
     graph and returns logits at full resolution. ``export_size``: (H, W) of
-    the TFLite file (default: ``input_size`` divided by ``input_scale``). ``model_kwargs`` go to the model builder
+    the TFLite file (default: ``input_size`` divided by ``input_scale``). ``val_size``: (H, W) the
+    per-epoch validation images are fitted into (default ``input_size``; ``[360, 480]`` validates
+    CamVid at full resolution while training on smaller crops). ``augment``: True (the
+    default ``kseg.data.AugmentConfig``), False, or a mapping of ``AugmentConfig`` fields
+    (``{scale: [1.125, 2.25]}``: scales relative to fitting the image into ``input_size``). ``model_kwargs`` go to the model builder
     (``backbone`` is a shortcut for ``model_kwargs["backbone"]``).
     """
 
@@ -40,6 +44,7 @@ class TrainConfig:
     ignore_id: int = 255
     input_size: tuple = (96, 96)
     input_scale: Optional[float] = None
+    val_size: Optional[tuple] = None
     export_size: Optional[tuple] = None
     batch_size: int = 16
     epochs: int = 10
@@ -49,7 +54,7 @@ class TrainConfig:
     class_weights: Optional[object] = None
     class_weight_power: float = 1.0
     init_weights: Optional[str] = None
-    augment: bool = True
+    augment: object = True
     output: str = "runs/quickstart"
     strategy: str = "default"
     precision: str = "float32"
@@ -84,6 +89,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int; got {value!r}.")
+        if self.val_size is not None and (len(tuple(self.val_size)) != 2 or min(int(v) for v in self.val_size) < 16):
+            raise ValueError(f"val_size must be two ints >= 16 (H W); got {self.val_size!r}.")
         if self.input_scale is not None and not 0 < float(self.input_scale) <= 4:
             raise ValueError(f"input_scale must be in (0, 4]; got {self.input_scale!r}.")
         if not float(self.lr) > 0:
@@ -95,6 +102,7 @@ class TrainConfig:
                 f"class_weights must be {' or '.join(CLASS_WEIGHT_METHODS)} or a list of floats; "
                 f"got {self.class_weights!r}."
             )
+        self.augment_config()
         from kseg.data.class_weights import check_power
 
         check_power(self.class_weight_power, "class_weight_power")
@@ -105,6 +113,24 @@ class TrainConfig:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"init_weights file {path!r} does not exist.")
         return self
+
+    def augment_config(self):
+        """``augment`` as ``kseg.data.training_pipeline`` takes it: a bool or an ``AugmentConfig``."""
+        if isinstance(self.augment, bool):
+            return self.augment
+        from kseg.data.augment import AugmentConfig
+
+        if not isinstance(self.augment, dict):
+            raise ValueError(f"augment must be true, false or a mapping of AugmentConfig fields; got {self.augment!r}.")
+        fields = {f.name for f in dataclasses.fields(AugmentConfig)}
+        unknown = sorted(set(self.augment) - fields)
+        if unknown:
+            raise ValueError(f"augment has unknown keys: {', '.join(unknown)}. Known: {', '.join(sorted(fields))}.")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in self.augment.items()}
+        try:
+            return AugmentConfig(**values)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"augment: {error}") from None
 
     def to_dict(self):
         return json.loads(json.dumps(dataclasses.asdict(self), default=list))
@@ -153,7 +179,7 @@ def make_config(config_file=None, **overrides):
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values.get("model", TrainConfig.model) != TrainConfig.model and "model_kwargs" not in values:
         values["model_kwargs"] = {}  # the default widths belong to the default model only
-    for key in ("input_size", "export_size"):
+    for key in ("input_size", "export_size", "val_size"):
         if values.get(key) is not None:
             values[key] = tuple(values[key])
     return TrainConfig(**values).validate()

@@ -145,8 +145,9 @@ def train(config):
 
     size = tuple(int(v) for v in config.input_size)
     train_ds = kdata.training_pipeline(train_data, input_size=size, batch_size=config.batch_size,
-                                       augment=config.augment, seed=config.seed, ignore_id=config.ignore_id)
-    val_ds = kdata.training_pipeline(val_data, input_size=size, batch_size=config.batch_size, augment=False,
+                                       augment=config.augment_config(), seed=config.seed, ignore_id=config.ignore_id)
+    val_size = tuple(int(v) for v in config.val_size or size)
+    val_ds = kdata.training_pipeline(val_data, input_size=val_size, batch_size=config.batch_size, augment=False,
                                      shuffle=False, drop_remainder=False, ignore_id=config.ignore_id)
     steps = config.steps_per_epoch or max(1, (train_data.num_examples or 1) // config.batch_size)
     with strategy.scope():

@@ -1,0 +1,157 @@
+"""DABNet (Li, Xiong, Kong and Yang, BMVC 2019, "DABNet: Depth-wise
+Asymmetric Bottleneck for Real-time Semantic Segmentation").
+
+A light network built from dilated convolutions: three convolutions at
+stride 2, then two stages of Depth-wise Asymmetric Bottleneck (DAB) modules
+at output stride 4 and 8. Each DAB module reduces the channels by half with
+a 3x3 convolution, then runs two depthwise branches of factorised 3x1 + 1x3
+kernels, one plain and one dilated (rate 2 in stage 1, 4/4/8/8/16/16 in stage
+2), adds them and projects back with a 1x1 convolution and a residual. The
+input image, average-pooled to each stride ("input injection"), is
+concatenated before each downsampling. A 1x1 classifier at stride 8 and a
+bilinear x8 resize give the logits.
+
+Receptive field at the paper's configuration: ``kseg.layers.receptive_field``
+gives 363 x 363 pixels (stride 8), larger than the 360 px height of a CamVid
+frame, from 0.75M weights.
+
+Departures from the reference PyTorch code (github.com/Reagan1311/DABNet),
+all for "any input size" and export: "same" padding everywhere (sizes
+``ceil(H/2^k)``, so any H, W works; PyTorch needs multiples of 8), and the
+average pooling of the input injection ignores the zero padding at the
+border (TF's "same" pooling; PyTorch's ``AvgPool2d`` counts it). The
+classifier has a bias (PyTorch's has none): ``num_classes`` more weights.
+"""
+
+import keras
+
+from kseg.layers import ResizeLike
+from kseg.models._blocks import check_builder_args, check_positive_int, float32_logits, image_input, normalize
+from kseg.models.registry import register
+
+# Dilation rates of the DAB modules of stage 2, from the paper (Table 1).
+STAGE2_DILATIONS = (4, 4, 8, 8, 16, 16)
+# BatchNorm epsilon of the reference implementation.
+_BN_EPSILON = 1e-3
+
+
+def _bn_prelu(x, name):
+    x = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
+    return keras.layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu")(x)
+
+
+def _conv(x, filters, kernel_size, *, name, strides=1, bn_prelu=True):
+    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name)(x)
+    return _bn_prelu(x, name) if bn_prelu else x
+
+
+def _depthwise(x, kernel_size, dilation_rate, *, name):
+    x = keras.layers.DepthwiseConv2D(
+        kernel_size, padding="same", dilation_rate=dilation_rate, use_bias=False, name=name
+    )(x)
+    return _bn_prelu(x, name)
+
+
+def dab_module(x, dilation, *, name):
+    """One Depth-wise Asymmetric Bottleneck module; ``(B, h, w, C) -> (B, h, w, C)``, C even."""
+    channels = x.shape[-1]
+    y = _bn_prelu(x, f"{name}_in")
+    y = _conv(y, channels // 2, 3, name=f"{name}_conv3x3")
+    plain = _depthwise(y, (3, 1), 1, name=f"{name}_dconv3x1")
+    plain = _depthwise(plain, (1, 3), 1, name=f"{name}_dconv1x3")
+    dilated = _depthwise(y, (3, 1), (dilation, 1), name=f"{name}_ddconv3x1")
+    dilated = _depthwise(dilated, (1, 3), (1, dilation), name=f"{name}_ddconv1x3")
+    y = keras.layers.Add(name=f"{name}_branches")([plain, dilated])
+    y = _bn_prelu(y, f"{name}_out")
+    y = keras.layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_conv1x1")(y)
+    return keras.layers.Add(name=f"{name}_residual")([y, x])
+
+
+def downsampling_block(x, filters, *, name):
+    """ENet-style downsampling: a stride-2 3x3 convolution, concatenated with
+    a 2x2 max pooling of the input when the width grows; ``(B, h, w, c) ->
+    (B, ceil(h/2), ceil(w/2), filters)``."""
+    channels = x.shape[-1]
+    conv_filters = filters - channels if channels < filters else filters
+    y = keras.layers.Conv2D(conv_filters, 3, strides=2, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    if channels < filters:
+        pooled = keras.layers.MaxPooling2D(2, padding="same", name=f"{name}_pool")(x)
+        y = keras.layers.Concatenate(name=f"{name}_concat")([y, pooled])
+    return _bn_prelu(y, name)
+
+
+def _input_injection(x, times, name):
+    for i in range(1, times + 1):
+        x = keras.layers.AveragePooling2D(3, strides=2, padding="same", name=f"{name}_pool{i}")(x)
+    return x
+
+
+@register("dabnet")
+def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_filters=64,
+           stage2_filters=128, stage1_blocks=3, stage1_dilation=2, stage2_dilations=STAGE2_DILATIONS):
+    """DABNet: stem (3 convs, stride 2) -> downsampling + ``stage1_blocks`` DAB
+    modules (stride 4, dilation ``stage1_dilation``) -> downsampling + one DAB
+    module per entry of ``stage2_dilations`` (stride 8) -> 1x1 classifier ->
+    bilinear resize to the input size.
+
+    Parameters at the paper's configuration (32/64/128 widths, 3 + 6 modules,
+    3 input channels): 752,713 for CamVid's 11 classes, of which 5,424 are
+    BatchNorm moving statistics; 3.1 GFLOPs at 360x480 (``kseg.models.flops``).
+
+    Args:
+        num_classes: number of output classes.
+        input_shape: ``(H, W, C)``; H and W may be None; any size works.
+        stem_filters: width of the three stem convolutions (32).
+        stage1_filters: width of stage 1 (64); must be even.
+        stage2_filters: width of stage 2 (128); must be even.
+        stage1_blocks: DAB modules in stage 1 (3).
+        stage1_dilation: dilation of stage 1's dilated branch (2).
+        stage2_dilations: dilation of each stage 2 module (4, 4, 8, 8, 16, 16).
+
+    Returns:
+        ``keras.Model`` named ``"dabnet"``: float32 raw pixels ``(B, H, W, C)``
+        in [0, 255] -> float32 logits ``(B, H, W, num_classes)``.
+    """
+    builder = "dabnet"
+    shape = check_builder_args(builder, num_classes, input_shape)
+    stem_filters = check_positive_int(builder, "stem_filters", stem_filters)
+    stage1_blocks = check_positive_int(builder, "stage1_blocks", stage1_blocks, minimum=0)
+    stage1_dilation = check_positive_int(builder, "stage1_dilation", stage1_dilation)
+    widths = {}
+    for arg, value in (("stage1_filters", stage1_filters), ("stage2_filters", stage2_filters)):
+        widths[arg] = check_positive_int(builder, arg, value, minimum=2)
+        if widths[arg] % 2:
+            raise ValueError(f"{builder}: `{arg}` must be even (a DAB module halves it), got {value!r}.")
+    if (
+        not isinstance(stage2_dilations, (list, tuple))
+        or not stage2_dilations
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in stage2_dilations)
+    ):
+        raise ValueError(f"{builder}: `stage2_dilations` must be a non-empty list of positive ints, "
+                         f"got {stage2_dilations!r}.")
+
+    images = image_input(shape)
+    x = normalize(images, "tf")
+    stem = _conv(x, stem_filters, 3, strides=2, name="stem_conv1")
+    stem = _conv(stem, stem_filters, 3, name="stem_conv2")
+    stem = _conv(stem, stem_filters, 3, name="stem_conv3")
+    injected = [_input_injection(x, k, f"input_injection{k}") for k in (1, 2, 3)]
+    x = _bn_prelu(keras.layers.Concatenate(name="stage0_concat")([stem, injected[0]]), "stage0")
+
+    stage_input = downsampling_block(x, widths["stage1_filters"], name="stage1_down")
+    x = stage_input
+    for i in range(stage1_blocks):
+        x = dab_module(x, stage1_dilation, name=f"stage1_dab{i + 1}")
+    x = keras.layers.Concatenate(name="stage1_concat")([x, stage_input, injected[1]])
+    x = _bn_prelu(x, "stage1")
+
+    stage_input = downsampling_block(x, widths["stage2_filters"], name="stage2_down")
+    x = stage_input
+    for i, dilation in enumerate(stage2_dilations):
+        x = dab_module(x, dilation, name=f"stage2_dab{i + 1}")
+    x = keras.layers.Concatenate(name="stage2_concat")([x, stage_input, injected[2]])
+    x = _bn_prelu(x, "stage2")
+
+    x = keras.layers.Conv2D(num_classes, 1, name="classifier")(x)
+    x = ResizeLike("bilinear", name="upsample_logits")([x, images])
+    return keras.Model(images, float32_logits(x), name="dabnet")

@@ -1,0 +1,87 @@
+"""DABNet: the paper's structure and size, any input size, the DAB module's residual."""
+
+import importlib
+
+import keras
+import numpy as np
+import pytest
+
+import kseg.models
+from kseg.layers import receptive_field
+from kseg.models.small import SMALL_CONFIGS
+
+# ``kseg.models.dabnet`` is the builder; the module holds the blocks.
+dab = importlib.import_module("kseg.models.dabnet")
+
+
+@pytest.fixture(scope="module")
+def paper_model():
+    keras.utils.set_random_seed(0)
+    return kseg.models.dabnet(num_classes=11)
+
+
+def test_paper_configuration_has_0_76m_parameters_and_the_papers_dilations(paper_model):
+    # 760,828 shared + (259 + 1) per class for the 1x1 classifier on the 259-channel concat.
+    assert paper_model.count_params() == 763_688
+    assert kseg.models.dabnet(num_classes=19).count_params() == 763_688 + 8 * 260
+    rates = [paper_model.get_layer(f"stage2_dab{i}_ddconv3x1").dilation_rate for i in range(1, 7)]
+    assert rates == [(d, 1) for d in (4, 4, 8, 8, 16, 16)]
+    assert paper_model.get_layer("stage2_dab6_ddconv1x3").dilation_rate == (1, 16)
+    assert all(paper_model.get_layer(f"stage1_dab{i}_ddconv1x3").dilation_rate == (1, 2) for i in (1, 2, 3))
+    # Stage 1's downsampling: 29 conv channels + the 35-channel max pooling = 64 (ENet-style).
+    assert paper_model.get_layer("stage1_down_conv").filters == 29
+    assert paper_model.get_layer("classifier").kernel.shape == (1, 1, 259, 11)
+
+
+def test_receptive_field_covers_a_camvid_frame_at_stride_8(paper_model):
+    assert receptive_field(paper_model) == (1087, 8)
+
+
+def test_gflops_at_camvid_resolution(paper_model):
+    assert kseg.models.flops(paper_model, (360, 480, 3)) == pytest.approx(6.726e9, rel=1e-3)
+
+
+def _small(**kwargs):
+    keras.utils.set_random_seed(1)
+    return kseg.models.dabnet(num_classes=4, **{**SMALL_CONFIGS["dabnet"], **kwargs})
+
+
+def test_any_input_size_gives_the_static_models_answer():
+    dynamic = _small()
+    static = _small(input_shape=(37, 53, 3))
+    static.set_weights(dynamic.get_weights())
+    images = np.random.default_rng(0).uniform(0, 255, (2, 37, 53, 3)).astype("float32")
+    expected = static.predict(images, verbose=0)
+    assert expected.shape == (2, 37, 53, 4)
+    np.testing.assert_allclose(dynamic.predict(images, verbose=0), expected, atol=1e-5)
+
+
+def test_dab_module_is_the_identity_plus_its_projection():
+    inputs = keras.Input((9, 11, 8))
+    module = keras.Model(inputs, dab.dab_module(inputs, 3, name="m"))
+    x = np.random.default_rng(2).normal(size=(1, 9, 11, 8)).astype("float32")
+    projection = module.get_layer("m_conv1x1")
+    projection.kernel.assign(np.zeros(projection.kernel.shape, "float32"))
+    np.testing.assert_array_equal(module.predict(x, verbose=0), x)
+    # With a projection, an impulse spreads +-1 row (3x3 conv) then +-1 (plain 3x1) or +-3 (3x1 dilated
+    # by 3): rows 7-4 .. 7+4 change, the rest stay exactly zero (no biases; BN beta and PReLU(0) are 0).
+    projection.kernel.assign(np.ones(projection.kernel.shape, "float32"))
+    impulse = np.zeros((1, 15, 11, 8), "float32")
+    impulse[0, 7, 5] = 1.0
+    tall = keras.Model(inputs := keras.Input((15, 11, 8)), dab.dab_module(inputs, 3, name="m"))
+    tall.set_weights(module.get_weights())
+    changed = np.abs(tall.predict(impulse, verbose=0) - impulse).max(axis=(0, 2, 3)) > 1e-6
+    assert np.flatnonzero(changed).tolist() == list(range(3, 12))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(stage1_filters=63), "stage1_filters.*even"),
+    (dict(stage2_filters=0), "stage2_filters"),
+    (dict(stage2_dilations=()), "stage2_dilations"),
+    (dict(stage2_dilations=(4, 0)), "stage2_dilations"),
+    (dict(stage1_blocks=-1), "stage1_blocks"),
+    (dict(num_classes=0), "num_classes"),
+])
+def test_bad_arguments_raise_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kseg.models.dabnet(**{"num_classes": 3, **kwargs})
