@@ -12,8 +12,8 @@ concatenated before each downsampling. A 1x1 classifier at stride 8 and a
 bilinear x8 resize give the logits.
 
 Receptive field at the paper's configuration: ``kseg.layers.receptive_field``
-gives 363 x 363 pixels (stride 8), larger than the 360 px height of a CamVid
-frame, from 0.75M weights.
+gives 1087 x 1087 pixels (theoretical, stride 8), more than twice the size of
+a 360x480 CamVid frame, from 0.76M parameters.
 
 Departures from the reference PyTorch code (github.com/Reagan1311/DABNet),
 all for "any input size" and export: "same" padding everywhere (sizes
@@ -95,8 +95,9 @@ def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_
     bilinear resize to the input size.
 
     Parameters at the paper's configuration (32/64/128 widths, 3 + 6 modules,
-    3 input channels): 752,713 for CamVid's 11 classes, of which 5,424 are
-    BatchNorm moving statistics; 3.1 GFLOPs at 360x480 (``kseg.models.flops``).
+    3 input channels): 763,688 for CamVid's 11 classes (760,828 + 260 per
+    class), of which 9,106 are BatchNorm moving statistics; 6.73 GFLOPs
+    (2 x multiply-adds) at 360x480 (``kseg.models.flops``).
 
     Args:
         num_classes: number of output classes.
