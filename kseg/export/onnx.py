@@ -1,0 +1,254 @@
+"""ONNX export of a segmentation model, built on Keras's ``Model.export(format="onnx")``.
+
+The .onnx has the contract of kseg's .tflite: input ``images`` uint8
+``[N, H, W, C]`` (raw RGB) -> output ``classes`` int32 ``[N, H, W]`` and,
+with ``include_scores``, ``scores`` float32 ``[N, H, W, num_classes]``
+(logits). Normalisation, any resize the model needs and the argmax run
+inside the graph. The batch is dynamic; with ``input_size=None`` height
+and width are dynamic too (ONNX Runtime, unlike TFLite, takes any size).
+
+Needs the ``onnx`` extra (``pip install "kseg[onnx]"``: tf2onnx, onnx,
+onnxruntime); Keras converts through tf2onnx on the TensorFlow backend.
+"""
+
+import contextlib
+import io
+import os
+import tempfile
+import time
+
+import keras
+import tensorflow as tf
+
+from kseg.export import _graph
+from kseg.export.labels import resolve_class_names, write_labels
+from kseg.export.tflite import SCORES, _check_input_size, _spec_for_size, labels_path_for
+from kseg.serving import signatures as sig
+
+INSTALL_HINT = 'pip install "kseg[onnx]"'
+# Operator domains ONNX Runtime implements for any model; tf2onnx leaves a
+# TensorFlow op it cannot convert in the graph under its TF name.
+STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
+# tf2onnx 1.17 supports opsets 13..18; below 13 some kseg layers have no form.
+MIN_OPSET, MAX_OPSET = 13, 18
+
+
+def _require_onnx():
+    try:
+        import onnx  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as error:
+        raise ImportError(f"ONNX export needs tf2onnx and onnx ({error.name} is missing): {INSTALL_HINT}") from error
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class ServingClasses(keras.Model):
+    """uint8 images ``[N, H, W, C]`` -> ``{"classes": int32 [N, H, W]}`` (and ``scores``).
+
+    Wraps a float segmentation model (raw 0..255 pixels -> logits) with the
+    export contract: cast, resize to what the model takes and back, argmax.
+    It holds no weights of its own.
+
+    Args:
+        model: the segmentation ``keras.Model``.
+        size_divisor: input-size multiple the model needs (see
+            ``kseg.export._graph.inspect_model``); None: probed.
+        include_scores: also output ``scores`` (float32 logits).
+    """
+
+    def __init__(self, model, size_divisor=None, include_scores=False, **kwargs):
+        kwargs.setdefault("name", f"{model.name}_serving_classes")
+        # Keras exports float32 models only; the wrapper itself computes in float32.
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.model = model
+        self.spec = _graph.inspect_model(model, size_divisor=size_divisor)
+        self.size_divisor = self.spec.size_divisor
+        self.include_scores = bool(include_scores)
+        self.built = model.built
+
+    def call(self, images):
+        logits = _graph.predict_logits(self.model, self.spec, images)
+        outputs = {sig.CLASSES: tf.argmax(logits, axis=-1, output_type=tf.int32)}
+        if self.include_scores:
+            outputs[SCORES] = logits
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            model=keras.saving.serialize_keras_object(self.model),
+            size_divisor=self.size_divisor,
+            include_scores=self.include_scores,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["model"] = keras.saving.deserialize_keras_object(config["model"])
+        return cls(**config)
+
+
+def onnx_ops(model):
+    """Sorted ``domain:op_type`` names (``op_type`` alone for the default domain) of an ONNX model (path or bytes)."""
+    _require_onnx()
+    import onnx
+
+    proto = onnx.load_from_string(bytes(model)) if isinstance(model, (bytes, bytearray)) else onnx.load(os.fspath(model))
+    return sorted({node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}:{node.op_type}"
+                   for node in proto.graph.node})
+
+
+def _check_exported(path, model_name, include_scores):
+    """Raise ValueError unless the file at ``path`` is valid ONNX with the kseg contract."""
+    import onnx
+
+    proto = onnx.load(path)
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as error:
+        raise ValueError(f"ONNX export of {model_name!r} is not a valid ONNX model: {error}") from error
+    foreign = sorted({f"{node.domain}:{node.op_type}" for node in proto.graph.node if node.domain not in STANDARD_DOMAINS})
+    if foreign:
+        raise ValueError(f"ONNX export of {model_name!r} contains non-standard ops {foreign}; ONNX Runtime cannot run it.")
+    inputs = [i.name for i in proto.graph.input]
+    outputs = sorted(o.name for o in proto.graph.output)
+    expected = sorted([sig.CLASSES] + ([SCORES] if include_scores else []))
+    if inputs != [sig.IMAGES] or outputs != expected:
+        raise ValueError(
+            f"ONNX export of {model_name!r} has inputs {inputs} and outputs {outputs}; expected [{sig.IMAGES!r}] and {expected}."
+        )
+
+
+def export_onnx(
+    model,
+    path,
+    *,
+    input_size=None,
+    include_scores=False,
+    class_names=None,
+    size_divisor=None,
+    opset=None,
+):
+    """Write an ``.onnx`` file (see module docstring) and its labels file.
+
+    Args:
+        model: keras model, float32 raw pixels (0..255) -> logits.
+        path: output file, must end in ``.onnx``; the labels file goes to
+            ``labels_path_for(path)`` (``model.onnx`` -> ``model.labels.txt``).
+            Written through a temporary file and a rename: readers never
+            see a half-written model.
+        input_size: ``(H, W)`` fixed input size; None: any height and width
+            (a fixed-size model's input is resized to its size in the graph).
+        include_scores: also output ``scores`` (float32 logits).
+        class_names: names for the labels file; default ``class_<i>``.
+        size_divisor: input-size multiple the model needs; default: probed.
+        opset: ONNX opset, MIN_OPSET..MAX_OPSET; None: tf2onnx's default.
+
+    Returns:
+        ``path``.
+    """
+    path = os.fspath(path)
+    if not path.endswith(".onnx"):
+        raise ValueError(f"path must end with '.onnx', got {path!r}.")
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
+    if opset is not None and (not isinstance(opset, int) or isinstance(opset, bool) or not MIN_OPSET <= opset <= MAX_OPSET):
+        raise ValueError(f"opset must be an int in {MIN_OPSET}..{MAX_OPSET} or None, got {opset!r}.")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"output directory {directory!r} does not exist.")
+    if not os.access(directory, os.W_OK):
+        raise PermissionError(f"output directory {directory!r} is not writable.")
+    _require_onnx()
+    spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
+    if input_size is not None:
+        input_size = _check_input_size(input_size, spec)
+        spec = _spec_for_size(model, input_size, size_divisor)
+    elif spec.fixed_size is None and size_divisor is None:
+        spec = _graph.inspect_model(model)
+    class_names = resolve_class_names(class_names, spec.num_classes)
+
+    serving = ServingClasses(model, size_divisor=spec.size_divisor, include_scores=include_scores)
+    height, width = input_size if input_size is not None else (None, None)
+    signature = [tf.TensorSpec([None, height, width, spec.channels], tf.uint8, name=sig.IMAGES)]
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp.onnx", dir=directory)
+    os.close(fd)
+    try:
+        # tf2onnx logs every rewrite pass to stdout and stderr.
+        log = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                serving.export(tmp, format="onnx", verbose=False, input_signature=signature, opset_version=opset)
+        except Exception as error:  # tf2onnx's own errors are several screens long
+            lines = [line for line in str(error).splitlines() if line.strip()]
+            raise ValueError(f"ONNX conversion of {model.name!r} failed:\n" + "\n".join(lines[-8:])) from error
+        _check_exported(tmp, model.name, include_scores)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    write_labels(labels_path_for(path), class_names)
+    return path
+
+
+def onnx_session(path, num_threads=1):
+    """An ONNX Runtime CPU ``InferenceSession`` for a kseg .onnx with ``num_threads`` intra-op threads."""
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise ImportError(f"running an .onnx needs onnxruntime: {INSTALL_HINT}") from error
+    if not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive int, got {num_threads!r}.")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_parity(model, onnx_path, images, *, num_threads=1, masks=None, ignore_id=255, min_runs=10):
+    """Run a kseg .onnx with ONNX Runtime and compare it with the Keras model.
+
+    Args:
+        model: the Keras model that was exported.
+        onnx_path: the ``.onnx`` from ``export_onnx``.
+        images: uint8 ``[N, H, W, C]`` (at the file's input size if it has one).
+        num_threads: ONNX Runtime intra-op threads.
+        masks: optional int32 ``[N, H, W]`` ground truth for the mIoU of both.
+        min_runs: timed batch-1 runs (cycling through images), at least.
+
+    Returns:
+        dict: ``class_agreement_pct``, ``max_abs_logit_diff`` (None unless the
+        file outputs ``scores``), ``latency_ms`` (median, batch 1),
+        ``size_mb``, ``num_threads``, and with masks ``miou_keras``,
+        ``miou_onnx``, ``miou_drop``.
+    """
+    import numpy as np
+
+    from kseg.export.parity import _check_images, class_agreement, max_abs_diff, mean_iou, reference_logits
+
+    images = _check_images(images)
+    session = onnx_session(onnx_path, num_threads)
+    names = [output.name for output in session.get_outputs()]
+    results = [dict(zip(names, session.run(None, {sig.IMAGES: image[None]}))) for image in images]
+    timings = []
+    for i in range(max(min_runs, len(images))):
+        start = time.perf_counter()
+        session.run(None, {sig.IMAGES: images[i % len(images)][None]})
+        timings.append((time.perf_counter() - start) * 1000.0)
+    classes = np.concatenate([r[sig.CLASSES] for r in results])
+    logits = reference_logits(model, images)
+    report = {
+        "class_agreement_pct": class_agreement(logits.argmax(-1), classes),
+        "max_abs_logit_diff": max_abs_diff(logits, np.concatenate([r[SCORES] for r in results])) if SCORES in names else None,
+        "latency_ms": float(np.median(timings)),
+        "size_mb": os.path.getsize(onnx_path) / 2**20,
+        "num_threads": num_threads,
+    }
+    if masks is not None:
+        num_classes = logits.shape[-1]
+        report["miou_keras"] = mean_iou(logits.argmax(-1), masks, num_classes, ignore_id)
+        report["miou_onnx"] = mean_iou(classes, masks, num_classes, ignore_id)
+        report["miou_drop"] = report["miou_keras"] - report["miou_onnx"]
+    return report
