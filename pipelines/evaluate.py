@@ -51,6 +51,7 @@ def _markdown(args, predictor, report):
     import platform
 
     from kseg import data as kdata
+    from kseg._io import atomic_write_bytes
     from kseg.inference import write_markdown_report
 
     camvid_test = args.data.startswith("camvid:") and args.split == "test"
@@ -59,8 +60,8 @@ def _markdown(args, predictor, report):
     overlays = []
     for src in sorted(glob.glob(os.path.join(args.output, "overlay_*.png"))):
         overlays.append(os.path.join(figures, os.path.basename(src)))
-        with open(src, "rb") as f_in, open(overlays[-1], "wb") as f_out:
-            f_out.write(f_in.read())
+        with open(src, "rb") as f_in:
+            atomic_write_bytes(overlays[-1], f_in.read())
     details = [("model", f"`{args.model}` ({predictor.source})"),
                ("data", f"`{args.data}`, split `{args.split}`"),
                ("evaluated on", f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")]

@@ -2,7 +2,7 @@
 
 import os
 
-from kseg.export._atomic import atomic_write_bytes
+from kseg._io import atomic_write_text
 
 
 def resolve_class_names(class_names, num_classes):
@@ -20,7 +20,7 @@ def resolve_class_names(class_names, num_classes):
 
 def write_labels(path, class_names):
     """Write one class name per line (line i = class id i); returns ``path``."""
-    atomic_write_bytes(path, "".join(f"{name}\n" for name in class_names).encode("utf-8"))
+    atomic_write_text(path, "".join(f"{name}\n" for name in class_names))
     return os.fspath(path)
 
 

@@ -3,7 +3,7 @@
 import os
 import posixpath
 
-from kseg.export._atomic import atomic_write_bytes
+from kseg._io import atomic_write_text
 from kseg.export.saved_model import _check_name, list_versions
 
 
@@ -48,5 +48,5 @@ def write_models_config(base_dir, names, path, *, server_base_dir=None):
         entry.base_path = posixpath.join(root, name)
         entry.model_platform = "tensorflow"
     text = text_format.MessageToString(config)
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_text(path, text)
     return text

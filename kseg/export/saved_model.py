@@ -17,8 +17,8 @@ import shutil
 import keras
 import tensorflow as tf
 
+from kseg._io import check_writable_dir, pid_alive
 from kseg.export import _graph
-from kseg.export._atomic import check_writable_dir, pid_alive
 from kseg.export.labels import resolve_class_names, write_labels
 from kseg.export.warmup import WARMUP_FILENAME, warmup_image, write_warmup_requests
 from kseg.serving import signatures as sig

@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kseg._io import atomic_write_bytes, check_writable_dir
 from kseg.export import _graph
-from kseg.export._atomic import atomic_write_bytes
 from kseg.export.labels import resolve_class_names, write_labels
 from kseg.serving import signatures as sig
 
@@ -226,8 +226,7 @@ def export_tflite(
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"output directory {directory!r} does not exist.")
-    if not os.access(directory, os.W_OK):
-        raise PermissionError(f"output directory {directory!r} is not writable.")
+    check_writable_dir(directory, "output directory")
     spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
     input_size = _check_input_size(input_size, spec)
     spec = _spec_for_size(model, input_size, size_divisor)

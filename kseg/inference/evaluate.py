@@ -1,13 +1,12 @@
 """Full-resolution evaluation: confusion matrix, report.json, plots."""
 
-import json
 import os
 
 import numpy as np
 
+from kseg._io import atomic_write_json
 from kseg.inference.visualize import save_confusion_png, save_triptych
 from kseg.metrics import confusion_matrix, report_from_confusion
-from kseg.training.best_checkpoint import atomic_write_text
 
 
 def evaluate(predictor, data, *, max_images=None, output_dir=None, num_overlays=3, log_every=0):
@@ -62,7 +61,7 @@ def evaluate(predictor, data, *, max_images=None, output_dir=None, num_overlays=
 def write_report(report, output_dir):
     """``report.json`` (atomically) and ``confusion_matrix.png`` in ``output_dir``."""
     os.makedirs(output_dir, exist_ok=True)
-    atomic_write_text(os.path.join(output_dir, "report.json"), json.dumps(report, indent=2))
+    atomic_write_json(os.path.join(output_dir, "report.json"), report)
     save_confusion_png(os.path.join(output_dir, "confusion_matrix.png"), report["confusion_matrix"],
                        report["class_names"])
 

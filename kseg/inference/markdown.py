@@ -3,8 +3,8 @@
 import csv
 import os
 
+from kseg._io import atomic_write_text
 from kseg.inference.evaluate import write_report
-from kseg.training.best_checkpoint import atomic_write_text
 
 
 def save_training_curves(csv_path, png_path):

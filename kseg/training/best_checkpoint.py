@@ -7,6 +7,8 @@ import warnings
 
 import keras
 
+from kseg._io import atomic_path, atomic_write_json
+
 MODES = ("auto", "max", "min")
 
 
@@ -19,27 +21,14 @@ def resolve_mode(monitor, mode):
     return mode
 
 
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` so readers never see a partial file."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 class BestCheckpoint(keras.callbacks.Callback):
     """Save the whole model (``.keras``) each time ``monitor`` improves.
 
     The model is written to a temporary ``.keras`` file in the same directory
-    and moved into place with ``os.replace``, so ``filepath`` is always a
-    complete model, even if the process is killed while saving. The best
-    value and its epoch go to ``filepath + ".json"``, which lets a run resumed
+    and moved into place with ``os.replace`` (``kseg._io``), so ``filepath``
+    is always a complete model, even if the process is killed while saving.
+    The best value and its epoch go to ``filepath + ".json"`` (read it with
+    ``BestCheckpoint.read_state``), which lets a run resumed
     by ``keras.callbacks.BackupAndRestore`` (its first epoch is > 0) keep
     comparing against the best of the interrupted run; a run that starts at
     epoch 0 starts afresh.
@@ -80,11 +69,41 @@ class BestCheckpoint(keras.callbacks.Callback):
             return
         self._first_epoch = epoch
         self.best, self.best_epoch = None, None
-        if epoch > 0 and os.path.exists(self.state_path):
-            with open(self.state_path, encoding="utf-8") as f:
+        state = self.read_state(self.filepath) if epoch > 0 else None
+        if state and state["monitor"] == self.monitor and state["mode"] == self.mode:
+            self.best, self.best_epoch = state["best"], state["epoch"]
+
+    @staticmethod
+    def read_state(filepath):
+        """The state a ``BestCheckpoint`` saving to ``filepath`` wrote, or None if there is none.
+
+        Args:
+            filepath: the checkpoint path (``.../best.keras``); the state is
+                ``filepath + ".json"``.
+
+        Returns:
+            ``{"monitor": str, "mode": "max" | "min", "best": float, "epoch": int}``
+            (``epoch`` 0-based) or None when no checkpoint was written yet.
+
+        Raises:
+            ValueError: the state file is not such a mapping (the message names it).
+        """
+        path = os.fspath(filepath) + ".json"
+        if not os.path.exists(path):
+            return None
+        try:
+            with open(path, encoding="utf-8") as f:
                 state = json.load(f)
-            if state.get("monitor") == self.monitor and state.get("mode") == self.mode:
-                self.best, self.best_epoch = state["best"], state["epoch"]
+            state = {
+                "monitor": str(state["monitor"]), "mode": resolve_mode(state["monitor"], state["mode"]),
+                "best": float(state["best"]), "epoch": int(state["epoch"]),
+            }
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"Checkpoint state {path!r} is not a BestCheckpoint state "
+                f"(monitor, mode, best, epoch): {type(error).__name__}: {error}"
+            ) from None
+        return state
 
     def _improved(self, value):
         if self.best is None:
@@ -109,9 +128,8 @@ class BestCheckpoint(keras.callbacks.Callback):
         previous = self.best
         self._save()
         self.best, self.best_epoch = value, epoch
-        atomic_write_text(
-            self.state_path,
-            json.dumps({"monitor": self.monitor, "mode": self.mode, "best": value, "epoch": epoch}),
+        atomic_write_json(
+            self.state_path, {"monitor": self.monitor, "mode": self.mode, "best": value, "epoch": epoch}
         )
         if self.verbose:
             was = "none" if previous is None else f"{previous:.5f}"
@@ -119,14 +137,7 @@ class BestCheckpoint(keras.callbacks.Callback):
                   f"saved {self.filepath}")
 
     def _save(self):
-        directory = os.path.dirname(os.path.abspath(self.filepath))
-        os.makedirs(directory, exist_ok=True)
-        base = os.path.basename(self.filepath)[: -len(".keras")]
+        os.makedirs(os.path.dirname(os.path.abspath(self.filepath)), exist_ok=True)
         # Keras insists on the .keras suffix, so the temporary name keeps it.
-        tmp = os.path.join(directory, f".{base}.{os.getpid()}.tmp.keras")
-        try:
+        with atomic_path(self.filepath, suffix=".keras") as tmp:
             self.model.save(tmp)
-            os.replace(tmp, self.filepath)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)

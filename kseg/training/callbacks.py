@@ -1,11 +1,14 @@
 """The standard callback set of a kseg training run."""
 
 import os
-import tempfile
 
 import keras
 import numpy as np
 
+# One writable-folder check (and one error message) for all of kseg; kept
+# here under the name kseg.training has always exported.
+from kseg._io import atomic_write_text
+from kseg._io import check_writable_dir as ensure_writable_dir
 from kseg.training.best_checkpoint import BestCheckpoint
 from kseg.training.strategy import is_chief, task_id
 
@@ -53,8 +56,7 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
             if line.split(self.sep, 1)[0].isdigit() and int(line.split(self.sep, 1)[0]) < epoch
         ]
         if len(kept) != len(lines):
-            with open(self.filename, "w", encoding="utf-8") as f:
-                f.write("\n".join(kept) + "\n")
+            atomic_write_text(self.filename, "\n".join(kept) + "\n")
 
 
 def scalar_logs(logs):
@@ -91,24 +93,6 @@ class TensorBoard(keras.callbacks.TensorBoard):
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, scalar_logs(logs))
-
-
-def ensure_writable_dir(path):
-    """Create ``path`` if needed and check that files can be written in it.
-
-    Raises:
-        PermissionError / NotADirectoryError with a message naming ``path``.
-    """
-    path = os.fspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise NotADirectoryError(f"Output directory {path!r} exists and is not a directory.")
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        raise PermissionError(f"Output directory {path!r} is not writable: {error}.") from None
-    return path
 
 
 def standard_callbacks(output_dir, *, monitor="val_miou", mode="auto", tensorboard=True,

@@ -57,6 +57,18 @@ def test_best_checkpoint_only_on_improvement(tmp_path):
     assert json.loads((tmp_path / "best.keras.json").read_text())["epoch"] == 4
     assert isinstance(keras.saving.load_model(path), keras.Model)
     assert sorted(os.listdir(tmp_path)) == ["best.keras", "best.keras.json"]  # no temp leftovers
+    assert BestCheckpoint.read_state(path) == {"monitor": "val_miou", "mode": "max", "best": 0.7, "epoch": 4}
+
+
+def test_read_state_without_and_with_a_broken_state_file(tmp_path):
+    path = tmp_path / "best.keras"
+    assert BestCheckpoint.read_state(path) is None
+    (tmp_path / "best.keras.json").write_text('{"monitor": "val_miou", "value": 0.5, "epoch": 1}')
+    with pytest.raises(ValueError, match="best.keras.json' is not a BestCheckpoint state.*KeyError: 'mode'"):
+        BestCheckpoint.read_state(path)
+    (tmp_path / "best.keras.json").write_text("{not json")
+    with pytest.raises(ValueError, match="best.keras.json' is not a BestCheckpoint state"):
+        BestCheckpoint.read_state(str(path))
 
 
 def test_best_checkpoint_min_mode_and_resume(tmp_path):
