@@ -6,11 +6,15 @@
 * ``write_models_config``: TF Serving ``models.config`` for several models.
 * ``export_tflite``: uint8 ``[1, H, W, C]`` -> class map ``[1, H, W]``,
   builtin ops only, fp32/fp16/dynamic/int8.
+* ``export_onnx``: the same uint8-in / classes-out contract as ONNX
+  (``[N, H, W, C]``, any size unless fixed), on Keras's ONNX export; needs
+  the ``onnx`` extra, imported only when called.
 * parity: ``saved_model_parity``, ``tflite_parity``, ``tflite_report``.
 """
 
 from kseg.export.labels import read_labels
 from kseg.export.models_config import write_models_config
+from kseg.export.onnx import export_onnx, onnx_ops, onnx_parity
 from kseg.export.parity import (
     class_agreement,
     format_report,
@@ -28,6 +32,7 @@ from kseg.export.warmup import read_warmup_requests
 __all__ = [
     "QUANTIZATIONS",
     "class_agreement",
+    "export_onnx",
     "export_saved_model",
     "export_tflite",
     "format_report",
@@ -35,6 +40,8 @@ __all__ = [
     "list_versions",
     "max_abs_diff",
     "mean_iou",
+    "onnx_ops",
+    "onnx_parity",
     "read_labels",
     "read_warmup_requests",
     "reference_logits",
