@@ -1,28 +1,31 @@
-"""Export a trained .keras model for TF Serving or as a builtin-only TFLite file.
+"""Export a trained .keras model for TF Serving, as a builtin-only TFLite file or as ONNX.
 
 Examples::
 
     python -m pipelines.export --model runs/unet.keras --name pets
     python -m pipelines.export --model runs/unet.keras --name pets --format tflite \
         --input-size 256 256 --quantize int8 --data data/train/images
+    python -m pipelines.export --model runs/unet.keras --name pets --format onnx
 """
 
 import argparse
 import os
 import sys
 
-SAVED_MODEL, TFLITE = "saved_model", "tflite"
+SAVED_MODEL, TFLITE, ONNX = "saved_model", "tflite", "onnx"
 
 
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m pipelines.export", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="trained model file (.keras)")
-    parser.add_argument("--name", required=True, help="model name (directory under --base / .tflite file stem)")
+    parser.add_argument("--name", required=True, help="model name (directory under --base / .tflite or .onnx file stem)")
     parser.add_argument("--base", default="saved_models", help="output base directory (default: saved_models)")
     parser.add_argument("--version", type=int, help="SavedModel version (default: next free integer)")
-    parser.add_argument("--force", action="store_true", help="replace an existing version / .tflite file")
-    parser.add_argument("--format", choices=(SAVED_MODEL, TFLITE), default=SAVED_MODEL)
-    parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="TFLite input size")
+    parser.add_argument("--force", action="store_true", help="replace an existing version / .tflite / .onnx file")
+    parser.add_argument("--format", choices=(SAVED_MODEL, TFLITE, ONNX), default=SAVED_MODEL,
+                        help="onnx needs the onnx extra: pip install \"kseg[onnx]\"")
+    parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
+                        help="TFLite input size; ONNX fixed input size (default for ONNX: any size)")
     parser.add_argument("--quantize", choices=("none", "fp16", "dynamic", "int8"), default="none",
                         help="TFLite quantization (int8 needs --data)")
     parser.add_argument("--data", help="calibration images for int8: a data spec (synthetic, camvid:PATH, folder:I:M), a directory, a glob, or a .npy/.npz file")
@@ -33,7 +36,7 @@ def _parser():
                         help="largest image side the SavedModel accepts (default: 4096)")
     parser.add_argument("--no-probabilities", action="store_true",
                         help="SavedModel serving_default returns classes only")
-    parser.add_argument("--scores", action="store_true", help="TFLite also outputs float32 logits 'scores'")
+    parser.add_argument("--scores", action="store_true", help="TFLite / ONNX also output float32 logits 'scores'")
     return parser
 
 
@@ -47,6 +50,8 @@ def _check_args(parser, args):
     else:
         if args.version is not None:
             parser.error("--version applies to --format saved_model only.")
+        if args.format == ONNX and args.quantize != "none":
+            parser.error("--quantize applies to --format tflite only.")
         if args.no_probabilities:
             parser.error("--no-probabilities applies to --format saved_model only.")
         if args.quantize == "int8" and not args.data:
@@ -97,10 +102,10 @@ def run(args):
     from kseg.export.images import load_images
 
     os.makedirs(args.base, exist_ok=True)
+    if args.format == ONNX:
+        return _run_onnx(args, model, class_names)
     suffix = "" if args.quantize == "none" else f"_{args.quantize}"
-    path = os.path.join(args.base, f"{args.name}{suffix}.tflite")
-    if os.path.exists(path) and not args.force:
-        raise FileExistsError(f"{path} exists; pass --force to replace it.")
+    path = _new_file(args, f"{args.name}{suffix}.tflite")
     data = load_images(args.data, limit=export.tflite.MAX_REPRESENTATIVE_IMAGES) if args.data else None
     export.export_tflite(
         model, path, input_size=tuple(args.input_size) if args.input_size else None, quantize=args.quantize,
@@ -111,13 +116,34 @@ def run(args):
     return path
 
 
+def _new_file(args, filename):
+    """``<base>/<filename>``; an existing file is replaced only with --force."""
+    path = os.path.join(args.base, filename)
+    if os.path.exists(path) and not args.force:
+        raise FileExistsError(f"{path} exists; pass --force to replace it.")
+    return path
+
+
+def _run_onnx(args, model, class_names):
+    from kseg import export
+
+    path = _new_file(args, f"{args.name}.onnx")
+    export.export_onnx(
+        model, path, input_size=tuple(args.input_size) if args.input_size else None, include_scores=args.scores,
+        class_names=class_names,
+    )
+    print(f"ONNX written: {path} ({os.path.getsize(path) / 2**20:.2f} MB), ops: {', '.join(export.onnx_ops(path))}")
+    print(f"labels: {export.labels_path_for(path)}")
+    return path
+
+
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     _check_args(parser, args)
     try:
         run(args)
-    except (ValueError, TypeError, OSError) as error:
+    except (ValueError, TypeError, OSError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
