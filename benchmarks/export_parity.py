@@ -113,7 +113,9 @@ def recompute_batch_norm_statistics(model, images):
     Args:
         images: float32 ``[N, H, W, C]`` raw pixels, one batch.
     """
-    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    from kseg import _compat
+
+    layers = [layer for layer in _compat.flatten_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in layers]
     try:
         for layer in layers:

@@ -2,7 +2,7 @@
 
 Two groups, each trained with exactly the same budget (data, input size,
 epochs, steps, batch, AdamW + poly schedule, seed, class weights,
-augmentation; all through ``kseg.training.loop.train``):
+augmentation; all through ``kseg.workflows.train``):
 
 * ``upsampling``: ``segnet_basic`` with the same encoder and decoder, only
   the x2 upsampler differs: max unpooling with indices (the paper),
@@ -117,7 +117,7 @@ def settings_of(args):
 
 
 def train_config(variant, args, workdir):
-    from kseg.training.config import TrainConfig
+    from kseg.workflows import TrainConfig
 
     return TrainConfig(
         model=variant.model, model_kwargs=dict(variant.model_kwargs), data=args.data,
@@ -160,7 +160,7 @@ def run_variant(variant, args, workdir):
     from kseg import data as kdata
     from kseg.layers import receptive_field
     from kseg.models import flops
-    from kseg.training.loop import train
+    from kseg.workflows import train
 
     config = train_config(variant, args, workdir)
     print(f"\n=== {variant.name}: {variant.label} ===", flush=True)
@@ -283,7 +283,7 @@ def markdown(results, timings, args, *, quick, load_before, archive):
         "",
         f"- Data: `{args.data}`; trained on train, evaluated on val at the training input size "
         f"**{h}x{w}** (resized to fit, aspect kept, padding ignored). \"full-res\" is the val mIoU at "
-        "the data's native resolution, computed by `kseg.training.loop.train`.",
+        "the data's native resolution, computed by `kseg.workflows.train`.",
         f"- Same budget for every variant: {args.epochs} epoch(s)"
         + (f" of {args.steps_per_epoch} steps" if args.steps_per_epoch else " (one pass over train each)")
         + f", batch {args.batch_size}, AdamW lr {args.lr} with poly decay, weight decay 1e-4, "

@@ -2,8 +2,11 @@
 
 Subpackages: ``layers`` (upsampling, unpooling, dilation/ASPP), ``backbones``,
 ``models`` (the zoo and its registry), ``data`` (tf.data sources and
-augmentation), ``losses``, ``metrics``, ``training``, ``inference`` (load, evaluate, predict, draw), ``export`` (SavedModel
-for TF Serving, builtin-only TFLite) and ``serving`` (REST/gRPC clients).
+augmentation), ``losses``, ``metrics``, ``training`` (callbacks, schedules,
+strategies, precision), ``graph`` (walkers over a model's layer graph:
+receptive field, FLOPs, batch-norm folding), ``inference`` (load, evaluate, predict, draw), ``export`` (SavedModel
+for TF Serving, builtin-only TFLite), ``serving`` (REST/gRPC clients) and
+``workflows`` (the end-to-end training run, on top of all the others).
 """
 
 import importlib
@@ -16,7 +19,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = (
     "layers", "backbones", "models", "data", "losses", "metrics",
-    "training", "inference", "export", "serving",
+    "training", "graph", "inference", "export", "serving", "workflows",
 )
 
 

@@ -53,8 +53,7 @@ def _class_weights(text):
 
 def main(argv=None):
     args = parse_args(argv)
-    from kseg.training.config import make_config
-    from kseg.training.loop import train
+    from kseg.workflows import make_config, train
 
     config = make_config(
         args.config,

@@ -19,6 +19,8 @@ pools) shift the grid by one pixel. Those cases are close but not exact.
 
 import keras
 
+from kseg import _compat
+
 _STRIDED = (
     keras.layers.Conv2D,
     keras.layers.DepthwiseConv2D,
@@ -36,7 +38,7 @@ def _producers(layer):
         return []
     inputs = layer.input
     inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-    return [t._keras_history[0] for t in inputs]
+    return [_compat.producing_layer(t) for t in inputs]
 
 
 def _pair(value):

@@ -17,6 +17,7 @@ import shutil
 import keras
 import tensorflow as tf
 
+from kseg import _compat
 from kseg._io import check_writable_dir, pid_alive
 from kseg.export import _graph
 from kseg.export.labels import resolve_class_names, write_labels
@@ -118,7 +119,9 @@ def _drop_duplicate_variable_lists(archive):
     U-Net). The endpoints only need the captured ones, which write_out
     gathers itself, so the Keras lists are emptied before writing.
     """
-    trackable = archive._tf_trackable
+    trackable = _compat.export_archive_trackable(archive)
+    if trackable is None:
+        return
     trackable.variables = []
     trackable.trainable_variables = []
     trackable.non_trainable_variables = []

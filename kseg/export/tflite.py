@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kseg import _compat
 from kseg._io import atomic_write_bytes, check_writable_dir
 from kseg.export import _graph
 from kseg.export.labels import resolve_class_names, write_labels
@@ -31,12 +32,6 @@ def labels_path_for(tflite_path):
     return root + ".labels.txt"
 
 
-def _builtin_operator_names():
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    return {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
-
-
 def tflite_ops(model):
     """Operator names used by a TFLite model (path or bytes).
 
@@ -51,7 +46,7 @@ def tflite_ops(model):
         with open(model, "rb") as handle:
             content = bytearray(handle.read())
     parsed = flatbuffer_utils.read_model_from_bytearray(content)
-    names = _builtin_operator_names()
+    names = _compat.tflite_builtin_operator_names()
     ops = []
     for code in parsed.operatorCodes:
         builtin = max(code.builtinCode, code.deprecatedBuiltinCode)

@@ -17,6 +17,7 @@ from kseg.layers.bilinear_kernel import BilinearKernel, bilinear_filter
 from kseg.layers.flip import Flip
 from kseg.layers.max_pooling_with_argmax2d import MaxPoolingWithArgmax2D
 from kseg.layers.max_unpooling2d import MaxUnpooling2D
+# kseg.graph.receptive_field, through its old module (whose import would otherwise rebind the name).
 from kseg.layers.receptive_field import receptive_field
 from kseg.layers.resize_by_factor import ResizeByFactor
 from kseg.layers.resize_like import ResizeLike

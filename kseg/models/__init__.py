@@ -28,6 +28,7 @@ from kseg.models.deeplab_v2 import deeplab_v2
 from kseg.models.deeplab_v3 import deeplab_v3
 from kseg.models.deeplab_v3_plus import deeplab_v3_plus
 from kseg.models.fcn import fcn8s, fcn16s, fcn32s
+# kseg.graph.flops, through its old module (whose import would otherwise rebind the name).
 from kseg.models.flops import flops
 from kseg.models.fpn import fpn
 from kseg.models.input_scale import with_input_scale

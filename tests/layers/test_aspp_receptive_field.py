@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from kseg import _compat
 from kseg.layers import ASPP, MaxPoolingWithArgmax2D, receptive_field
 from kseg.layers.aspp import run_layers
 
@@ -76,7 +77,7 @@ def test_receptive_field_rejects_other_objects():
 
 def _randomize_batch_norms(layer, rng):
     """Give every batch norm non-trivial inference statistics."""
-    for sub in layer._flatten_layers(include_self=False):
+    for sub in _compat.flatten_layers(layer):
         if isinstance(sub, keras.layers.BatchNormalization):
             n = sub.gamma.shape[0]
             sub.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(size=n), rng.normal(size=n),

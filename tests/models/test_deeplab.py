@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from kseg import _compat
 from kseg.models.deeplab_v2 import deeplab_v2
 from kseg.models.deeplab_v3 import deeplab_v3
 from kseg.models.deeplab_v3_plus import deeplab_v3_plus
@@ -15,7 +16,7 @@ def _images(h, w, c=3):
 
 def _producer(model, layer_name):
     """Name of the layer whose output feeds ``layer_name``."""
-    return model.get_layer(layer_name).input._keras_history[0].name
+    return _compat.producing_layer(model.get_layer(layer_name).input).name
 
 
 @pytest.mark.parametrize("builder", [deeplab_v2, deeplab_v3, deeplab_v3_plus])

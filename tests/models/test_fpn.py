@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from kseg import _compat
 from kseg.models.fpn import fpn
 
 SMALL = dict(backbone="mobilenet_v2", pyramid_channels=32, segmentation_channels=32, groups=8)
@@ -14,7 +15,7 @@ def _images(h, w):
 def _producer(model, layer_name):
     tensors = model.get_layer(layer_name).input
     tensors = tensors if isinstance(tensors, list) else [tensors]
-    return [t._keras_history[0].name for t in tensors]
+    return [_compat.producing_layer(t).name for t in tensors]
 
 
 def test_output_shape_two_sizes_float32():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kseg.training.config import TrainConfig, make_config
+from kseg.workflows import TrainConfig, make_config
 from pipelines import evaluate as evaluate_cli
 from pipelines import predict as predict_cli
 from pipelines import train as train_cli

@@ -3,7 +3,7 @@
 import pytest
 
 from kseg.data.augment import AugmentConfig
-from kseg.training.config import make_config
+from kseg.workflows import make_config
 
 
 def _write(tmp_path, text):

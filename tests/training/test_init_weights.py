@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from kseg.training.config import TrainConfig
-from kseg.training.loop import _init_weights, build_model
+from kseg.workflows import TrainConfig, build_model
+from kseg.workflows.train import _init_weights
 
 
 def _unet(seed, **kwargs):

@@ -1,7 +1,11 @@
-"""One training run end to end: data, model, fit, evaluate, export."""
+"""One training run end to end: data, model, fit, evaluate, export.
+
+A workflow above the building blocks it strings together (``kseg.data``,
+``kseg.models``, ``kseg.training``, ``kseg.inference``, ``kseg.export``);
+none of them imports it.
+"""
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -10,11 +14,9 @@ import keras
 import numpy as np
 
 from kseg import data as kdata
-from kseg import losses, metrics, models
-from kseg.training.callbacks import ensure_writable_dir, standard_callbacks
-from kseg.training.precision import set_precision
-from kseg.training.schedules import PolyLearningRate
-from kseg.training.strategy import get_strategy, is_chief
+from kseg import export, inference, losses, metrics, models
+from kseg._io import atomic_write_json, check_writable_dir
+from kseg.training import BestCheckpoint, PolyLearningRate, get_strategy, is_chief, set_precision, standard_callbacks
 
 
 @dataclasses.dataclass
@@ -132,10 +134,8 @@ def train(config):
     while running), ``config.json``, ``eval_val/`` (full-resolution report),
     and the export under ``config.export_base/config.export_name/<version>``.
     """
-    from kseg.inference import evaluate, keras_predictor
-
     start = time.time()
-    output = ensure_writable_dir(config.output)
+    output = check_writable_dir(config.output)
     keras.utils.set_random_seed(config.seed)
     set_precision(config.precision)
     strategy = get_strategy(config.strategy)
@@ -157,8 +157,8 @@ def train(config):
         compile_model(model, config, num_classes, steps, weights)
     chief = is_chief()
     if chief:
-        with open(os.path.join(output, "config.json"), "w", encoding="utf-8") as f:
-            json.dump({**config.to_dict(), "class_names": list(train_data.class_names)}, f, indent=2)
+        atomic_write_json(os.path.join(output, "config.json"),
+                          {**config.to_dict(), "class_names": list(train_data.class_names)})
     print(f"model {model.name}: {model.count_params():,} parameters; {num_classes} classes; "
           f"{train_data.num_examples} training images at {size[0]}x{size[1]}, batch {config.batch_size}")
     history = model.fit(
@@ -181,12 +181,10 @@ def train(config):
     val_hist = history.history.get("val_miou") or [float("nan")]
     best_epoch_info = _best_epoch(output, val_hist)
     print(f"evaluating {best_path} on {config.val_data or config.data} [{config.val_split}] at full resolution")
-    report = evaluate(keras_predictor(best, best_path), val_data,
-                      output_dir=os.path.join(output, "eval_val"))
+    report = inference.evaluate(inference.keras_predictor(best, best_path), val_data,
+                                output_dir=os.path.join(output, "eval_val"))
     result = TrainResult(output, best_epoch_info[0], best_epoch_info[1], report, best_path)
     if config.export_name:
-        from kseg import export
-
         result.saved_model = export.export_saved_model(
             best, config.export_base, config.export_name, class_names=list(train_data.class_names))
         if config.export_tflite:
@@ -218,14 +216,13 @@ def _deployable(model, config, num_classes):
 
 
 def _best_epoch(output, val_hist):
-    """(1-based epoch, val mIoU) of the best checkpoint, across resumed runs."""
-    meta = os.path.join(output, "best.keras.json")
-    if os.path.isfile(meta):
-        with open(meta, encoding="utf-8") as f:
-            info = json.load(f)
-        epoch = info.get("epoch")
-        value = info.get("value", info.get("best"))
-        if epoch is not None and value is not None:
-            return int(epoch) + 1, float(value)
+    """(1-based epoch, val mIoU) of the best checkpoint, across resumed runs.
+
+    The checkpoint's own state knows the epochs of an interrupted run too;
+    the history of this ``fit`` call is the fallback.
+    """
+    state = BestCheckpoint.read_state(os.path.join(output, "best.keras"))
+    if state is not None:
+        return state["epoch"] + 1, state["best"]
     i = int(np.nanargmax(val_hist))
     return i + 1, float(val_hist[i])

@@ -1,4 +1,4 @@
-"""Training configuration: defaults (the README main job), config files, overrides."""
+"""What ``kseg.workflows.train`` runs: defaults (the README main job), config files, overrides."""
 
 import dataclasses
 import json
