@@ -31,6 +31,7 @@ INSTALL_HINT = 'pip install "kseg[onnx]"'
 STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
 # tf2onnx 1.17 supports opsets 13..18; below 13 some kseg layers have no form.
 MIN_OPSET, MAX_OPSET = 13, 18
+DIMENSION_NAMES = ("batch", "height", "width")
 
 
 def _require_onnx():
@@ -100,11 +101,10 @@ def onnx_ops(model):
                    for node in proto.graph.node})
 
 
-def _check_exported(path, model_name, include_scores):
-    """Raise ValueError unless the file at ``path`` is valid ONNX with the kseg contract."""
+def _check_exported(proto, model_name, include_scores):
+    """Raise ValueError unless ``proto`` (an ``onnx.ModelProto``) is valid ONNX with the kseg contract."""
     import onnx
 
-    proto = onnx.load(path)
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as error:
@@ -119,6 +119,18 @@ def _check_exported(path, model_name, include_scores):
         raise ValueError(
             f"ONNX export of {model_name!r} has inputs {inputs} and outputs {outputs}; expected [{sig.IMAGES!r}] and {expected}."
         )
+
+
+def _name_dynamic_dimensions(proto):
+    """Call the dynamic dimensions batch, height, width (tf2onnx leaves ``unk__<n>``).
+
+    ``classes`` and ``scores`` share the names of ``images``: they are at
+    the input resolution.
+    """
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        for dim, name in zip(value.type.tensor_type.shape.dim, DIMENSION_NAMES):
+            if not dim.HasField("dim_value"):
+                dim.dim_param = name
 
 
 def export_onnx(
@@ -184,7 +196,12 @@ def export_onnx(
         except Exception as error:  # tf2onnx's own errors are several screens long
             lines = [line for line in str(error).splitlines() if line.strip()]
             raise ValueError(f"ONNX conversion of {model.name!r} failed:\n" + "\n".join(lines[-8:])) from error
-        _check_exported(tmp, model.name, include_scores)
+        import onnx
+
+        proto = onnx.load(tmp)
+        _check_exported(proto, model.name, include_scores)
+        _name_dynamic_dimensions(proto)
+        onnx.save(proto, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
