@@ -30,15 +30,9 @@ CLASSES = 12
 
 def profiler_flops(model, input_shape):
     """Total float ops of the frozen inference graph for one image (TF profiler)."""
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-    from tensorflow.python.profiler import model_analyzer, option_builder
+    from kseg import _compat
 
-    function = tf.function(lambda x: model(x, training=False))
-    concrete = function.get_concrete_function(tf.TensorSpec((1, *input_shape), tf.float32))
-    frozen = convert_variables_to_constants_v2(concrete)
-    options = option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation()
-                                                  ).with_empty_output().build()
-    return int(model_analyzer.profile(graph=frozen.graph, options=options).total_float_ops)
+    return _compat.profiler_float_ops(model, input_shape)
 
 
 def matmul_step(n=MATMUL_N):

@@ -150,3 +150,42 @@ def tflite_builtin_operator_names():
         raise _changed("tensorflow.lite.python.schema_py_generated.BuiltinOperator",
                        "naming the operators of a TFLite file", error) from None
     return {code: name for name, code in table.items() if not name.startswith("_")}
+
+
+def tflite_operator_codes(content):
+    """``[(builtin code, custom name or None), ...]``: the operator table of a TFLite flatbuffer (``bytes``).
+
+    Read with ``tensorflow.lite.tools.flatbuffer_utils`` (TF's flatbuffer
+    reader, not a public API).
+    """
+    try:
+        from tensorflow.lite.tools import flatbuffer_utils
+
+        parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+        codes = [(max(code.builtinCode, code.deprecatedBuiltinCode), code.customCode)
+                 for code in parsed.operatorCodes]
+    except (ImportError, AttributeError) as error:
+        raise _changed("tensorflow.lite.tools.flatbuffer_utils", "reading the operators of a TFLite file",
+                       error) from None
+    return [(builtin, custom.decode() if isinstance(custom, bytes) else custom) for builtin, custom in codes]
+
+
+def profiler_float_ops(model, input_shape):
+    """Float operations of ``model``'s frozen inference graph for one ``input_shape`` image (TF profiler).
+
+    Uses ``tensorflow.python.framework.convert_to_constants`` and
+    ``tensorflow.python.profiler`` (TF internals; benchmarks only).
+    """
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+        from tensorflow.python.profiler import model_analyzer, option_builder
+    except ImportError as error:
+        raise _changed("tensorflow.python.profiler", "counting FLOPs with the TF profiler", error) from None
+    function = tf.function(lambda x: model(x, training=False))
+    concrete = function.get_concrete_function(tf.TensorSpec((1, *input_shape), tf.float32))
+    frozen = convert_variables_to_constants_v2(concrete)
+    options = option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation()
+                                                  ).with_empty_output().build()
+    return int(model_analyzer.profile(graph=frozen.graph, options=options).total_float_ops)

@@ -66,3 +66,9 @@ def test_missing_internals_raise_a_clear_error():
 def test_tflite_operator_table():
     names = _compat.tflite_builtin_operator_names()
     assert names[3] == "CONV_2D" and names[4] == "DEPTHWISE_CONV_2D" and names[32] == "CUSTOM"
+
+
+def test_profiler_float_ops_count_a_convolution():
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(inputs))
+    assert _compat.profiler_float_ops(model, (8, 8, 3)) == 2 * 8 * 8 * 3 * 4 * 9

@@ -38,20 +38,15 @@ def tflite_ops(model):
     Builtin operators appear by name (``CONV_2D``); anything else as
     ``CUSTOM:<name>`` (Flex ops are ``CUSTOM:Flex...``).
     """
-    from tensorflow.lite.tools import flatbuffer_utils
-
     if isinstance(model, (bytes, bytearray)):
-        content = bytearray(model)
+        content = bytes(model)
     else:
         with open(model, "rb") as handle:
-            content = bytearray(handle.read())
-    parsed = flatbuffer_utils.read_model_from_bytearray(content)
+            content = handle.read()
     names = _compat.tflite_builtin_operator_names()
     ops = []
-    for code in parsed.operatorCodes:
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-        if code.customCode is not None or names.get(builtin) == "CUSTOM":
-            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
+    for builtin, custom in _compat.tflite_operator_codes(content):
+        if custom is not None or names.get(builtin) == "CUSTOM":
             ops.append(f"CUSTOM:{custom}")
         else:
             ops.append(names.get(builtin, f"BUILTIN_{builtin}"))
