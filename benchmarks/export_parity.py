@@ -14,10 +14,14 @@ synthetic validation images:
 * file size (MB = 10^6 bytes) and batch-1 latency with 1 and 2 interpreter
   threads at the export size (interleaved rounds, median).
 
+An ONNX row (``kseg.export.export_onnx`` at the same fixed size, run in
+ONNX Runtime on CPU with 1 and 2 intra-op threads, timed in the same
+rounds as the .tflite files) sits beside them unless ``--no-onnx``.
+
 A failing export or run becomes a FAILED row and the run goes on.
 
 Run: ``python -m benchmarks.export_parity [--quick] [--models a,b] [--size 64]
-[--steps N] [--quantize none,int8] [--no-append]``.
+[--steps N] [--quantize none,int8] [--no-onnx] [--no-append]``.
 """
 
 from __future__ import annotations
@@ -46,11 +50,12 @@ DEFAULT_LEARNING_RATE = 1e-3
 NUM_CLASSES = 6  # background + the 5 synthetic shapes
 BATCH_SIZE = 8
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
+ONNX = "onnx"
 LABELS = {"none": "fp32", "fp16": "fp16", "dynamic": "dynamic", "int8": "int8", "savedmodel": "SavedModel",
-          "training": "training (no export)"}
+          "training": "training (no export)", ONNX: "ONNX fp32"}
 # Agreement targets of issue 7; dynamic-range files hold int8 weights, so
 # they are held to the int8 target.
-TARGETS = {"none": 99.9, "fp16": 99.5, "dynamic": 97.0, "int8": 97.0, "savedmodel": 99.9}
+TARGETS = {ONNX: 99.9, "none": 99.9, "fp16": 99.5, "dynamic": 97.0, "int8": 97.0, "savedmodel": 99.9}
 THREADS = (1, 2)
 MIN_SIZE, MAX_SIZE = 32, 512
 
@@ -178,7 +183,25 @@ def _error_text(error):
     return f"{type(error).__name__}: {' / '.join(lines[:1] + lines[-1:])[:240]}"
 
 
-def measure_model(name, size, settings, quantizations, workdir, log=print):
+def measure_onnx(model, name, size, val_x, val_y, workdir):
+    """The ONNX row (no model facts) and its batch-1 ONNX Runtime runners {("onnx", threads): fn}."""
+    from kseg.export import export_onnx, onnx_parity
+    from kseg.export.onnx import onnx_session
+
+    path = Path(workdir) / f"{name}.onnx"
+    export_onnx(model, path, input_size=(size, size), include_scores=True)
+    parity = onnx_parity(model, path, val_x, masks=val_y, min_runs=1)
+    row = {
+        "model": name, "format": ONNX, "error": None, "size_mb": path.stat().st_size / 1e6, "latency_ms": {},
+        "max_abs_logit_diff": parity["max_abs_logit_diff"], "class_agreement_pct": parity["class_agreement_pct"],
+        "below_target": parity["class_agreement_pct"] < TARGETS[ONNX], "miou_keras": parity["miou_keras"],
+        "miou_export": parity["miou_onnx"], "miou_drop": parity["miou_drop"],
+    }
+    sessions = {threads: onnx_session(path, threads) for threads in THREADS}
+    return row, {(ONNX, threads): (lambda s=s: s.run(None, {"images": val_x[:1]})) for threads, s in sessions.items()}
+
+
+def measure_model(name, size, settings, quantizations, workdir, log=print, onnx=True):
     """Rows (dicts) for one model: a SavedModel row and one row per quantization.
 
     Every row has ``model``, ``format`` (``savedmodel`` or a quantization; ``run``
@@ -257,6 +280,14 @@ def measure_model(name, size, settings, quantizations, workdir, log=print):
         })
         for threads in THREADS:
             runners[(quantize, threads)] = _tflite_runner(path, threads, val_x[:1])
+    if onnx:
+        try:
+            row, onnx_runners = measure_onnx(model, name, size, val_x, val_y, workdir)
+        except Exception as error:  # an ONNX failure is a row; the TFLite rows stand
+            failed(ONNX, error)
+        else:
+            rows.append({**row, **facts})
+            runners.update(onnx_runners)
     if runners:
         seconds = C.interleaved(runners, warmup=settings["warmup"], rounds=settings["rounds"])
         for row in rows:
@@ -321,7 +352,8 @@ def _summary_lines(summary):
     return lines
 
 
-def run(*, quick=False, models=None, size=64, steps=None, quantizations=QUANTIZATIONS, workdir=None, log=print):
+def run(*, quick=False, models=None, size=64, steps=None, quantizations=QUANTIZATIONS, workdir=None, log=print,
+        onnx=True):
     """Measure the matrix; returns ``(markdown section, result dict)``.
 
     Args:
@@ -331,6 +363,7 @@ def run(*, quick=False, models=None, size=64, steps=None, quantizations=QUANTIZA
         steps: training steps (default from the settings).
         quantizations: subset of ``QUANTIZATIONS``.
         workdir: where exports go (default: a temporary directory, removed).
+        onnx: also export and measure an ONNX file per model (needs the onnx extra).
 
     Returns:
         ``(text, {"rows": [...], "summary": summarize(rows), "settings": {...}})``.
@@ -347,7 +380,7 @@ def run(*, quick=False, models=None, size=64, steps=None, quantizations=QUANTIZA
     with tempfile.TemporaryDirectory(prefix="kseg-bench-parity-", dir=workdir) as tmp:
         for name in models:
             try:
-                rows += measure_model(name, size, settings, quantizations, tmp, log=log)
+                rows += measure_model(name, size, settings, quantizations, tmp, log=log, onnx=onnx)
             except Exception as error:  # training itself failed: one row, go on
                 rows.append({"model": name, "format": "training", "error": _error_text(error)})
                 log(f"  {name}: FAILED {rows[-1]['error']}")
@@ -391,10 +424,12 @@ def run(*, quick=False, models=None, size=64, steps=None, quantizations=QUANTIZA
         "images, then BN statistics recomputed on 32 of them. Exports: SavedModel `serving_default` (TF runtime) "
         "and builtin-ops-only TFLite with `scores` (fp32 = quantize none; dynamic = int8 weights, float "
         f"activations; int8 = full integer, calibrated on {settings['calibration_images']} training images), run "
-        f"in the ai-edge-litert Interpreter. Parity on {settings['val_images']} held-out synthetic val images: class "
-        "agreement with Keras, max |logit diff| (TFLite scores vs Keras logits; for the SavedModel, which outputs "
-        "probabilities, the max |probability diff|), mIoU against ground truth. Targets: fp32 and SavedModel >= 99.9 %, fp16 >= 99.5 %, "
-        "dynamic and int8 >= 97 %. Size: .tflite file / SavedModel directory in MB (10^6 bytes). Latency: "
+        "in the ai-edge-litert Interpreter; ONNX fp32: `export_onnx` (Keras's ONNX export through tf2onnx) at "
+        "the same size with `scores`, run in ONNX Runtime on CPU (intra-op threads = the thread count). Parity on "
+        f"{settings['val_images']} held-out synthetic val images: class "
+        "agreement with Keras, max |logit diff| (TFLite / ONNX scores vs Keras logits; for the SavedModel, which outputs "
+        "probabilities, the max |probability diff|), mIoU against ground truth. Targets: fp32, ONNX and SavedModel >= 99.9 %, "
+        "fp16 >= 99.5 %, dynamic and int8 >= 97 %. Size: .tflite / .onnx file, SavedModel directory, in MB (10^6 bytes). Latency: "
         f"batch 1 at {size}x{size}, {settings['warmup']} warm-up and {settings['rounds']} interleaved rounds over "
         f"all of a model's files and thread counts, median.{quick_text}"
     )
@@ -415,11 +450,12 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: 40 quick, 300 full)")
     parser.add_argument("--quantize", type=_names, default=list(QUANTIZATIONS),
                         help=f"comma-separated subset of {','.join(QUANTIZATIONS)}")
+    parser.add_argument("--no-onnx", action="store_true", help="no ONNX row (ONNX export needs the onnx extra)")
     parser.add_argument("--no-append", action="store_true", help="do not append to benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     try:
         text, _ = run(quick=args.quick, models=args.models, size=args.size, steps=args.steps,
-                      quantizations=args.quantize)
+                      quantizations=args.quantize, onnx=not args.no_onnx)
     except ValueError as error:
         parser.error(str(error))
     print(text)

@@ -55,15 +55,18 @@ def test_tiny_run_reports_every_format_and_fp32_matches_keras(tmp_path):
     text, result = E.run(quick=True, models=["unet"], size=32, steps=2, quantizations=["none", "int8"],
                          workdir=tmp_path, log=lambda *args: None)
     rows = result["rows"]
-    assert [(r["model"], r["format"]) for r in rows] == [("unet", "savedmodel"), ("unet", "none"), ("unet", "int8")]
+    assert [(r["model"], r["format"]) for r in rows] == [
+        ("unet", "savedmodel"), ("unet", "none"), ("unet", "int8"), ("unet", "onnx")]
     assert all(r["error"] is None for r in rows), [r["error"] for r in rows]
-    saved, fp32, int8 = rows
+    saved, fp32, int8, onnx = rows
     assert saved["class_agreement_pct"] >= 99.9 and saved["max_abs_probability_diff"] < 1e-4
     assert fp32["class_agreement_pct"] >= 99.9 and fp32["max_abs_logit_diff"] < 1e-3
     assert abs(fp32["miou_drop"]) < 1e-3
     # int8 files are about 4x smaller than fp32 ones.
     assert int8["size_mb"] < 0.5 * fp32["size_mb"]
-    for row in (fp32, int8):
+    assert onnx["class_agreement_pct"] == 100.0 and onnx["max_abs_logit_diff"] < 1e-3 and abs(onnx["miou_drop"]) < 1e-3
+    assert 0.5 * fp32["size_mb"] < onnx["size_mb"] < 2 * fp32["size_mb"]  # both hold the fp32 weights
+    for row in (fp32, int8, onnx):
         assert set(row["latency_ms"]) == {1, 2} and all(ms > 0 for ms in row["latency_ms"].values())
         assert row["below_target"] == (row["class_agreement_pct"] < E.TARGETS[row["format"]])
     assert 0 <= fp32["train_pixel_accuracy"] <= 100 and 0 <= fp32["train_miou"] <= 1
@@ -72,7 +75,7 @@ def test_tiny_run_reports_every_format_and_fp32_matches_keras(tmp_path):
     header = "| " + " | ".join(E.COLUMNS) + " |"
     table = lines[lines.index(header):]
     assert len(table[0].split(" | ")) == len(table[2].split(" | ")) == len(E.COLUMNS)
-    assert [line.split(" | ")[1] for line in table[2:5]] == ["SavedModel", "fp32", "int8"]
+    assert [line.split(" | ")[1] for line in table[2:6]] == ["SavedModel", "fp32", "int8", "ONNX fp32"]
     assert "--quick means steps=" in text and "Worst class agreement per format" in text
     assert list(tmp_path.iterdir()) == []  # exports live in a removed temporary directory
     assert (C.RESULTS.read_text() if C.RESULTS.exists() else None) == results_before  # run() never appends
