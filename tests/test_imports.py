@@ -5,6 +5,9 @@ functions too: a lazy import hides a cycle from Python's import machinery,
 not from the design. Nodes are the subpackages (``kseg.training``), the
 top-level private modules (``kseg._io``) and the package root ``kseg``
 (whose ``__init__`` imports the subpackages that register Keras objects).
+``importlib.import_module`` is followed when its name is a literal; the
+root's lazy ``__getattr__`` (``import_module(f"kseg.{name}")``) is the
+package's front door for users, not a dependency, and is not.
 """
 
 import ast

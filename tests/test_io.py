@@ -65,7 +65,8 @@ def test_check_writable_dir_creates_the_folder_and_names_it_in_errors(tmp_path):
     assert os.listdir(made) == []  # the write probe is gone
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(NotADirectoryError, match=re.escape(f"Output directory '{blocker}' exists and is not a directory")):
+    message = f"Output directory '{blocker}' exists and is not a directory"
+    with pytest.raises(NotADirectoryError, match=re.escape(message)):
         _io.check_writable_dir(blocker)
     with pytest.raises(NotADirectoryError, match=re.escape(f"model directory '{blocker / 'sub'}' is not writable")):
         _io.check_writable_dir(blocker / "sub", "model directory")
@@ -76,7 +77,8 @@ def test_check_writable_dir_read_only(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     try:
-        with pytest.raises(PermissionError, match=re.escape(f"Output directory '{locked}' is not writable: Permission denied")):
+        message = f"Output directory '{locked}' is not writable: Permission denied"
+        with pytest.raises(PermissionError, match=re.escape(message)):
             _io.check_writable_dir(locked)
     finally:
         locked.chmod(0o700)
@@ -88,7 +90,8 @@ def test_check_writable_dir_when_creating_a_file_fails(tmp_path, monkeypatch):
         raise OSError(30, "Read-only file system")
 
     monkeypatch.setattr(_io.tempfile, "NamedTemporaryFile", read_only)
-    with pytest.raises(PermissionError, match=re.escape(f"Output directory '{tmp_path}' is not writable: Read-only file system")):
+    message = f"Output directory '{tmp_path}' is not writable: Read-only file system"
+    with pytest.raises(PermissionError, match=re.escape(message)):
         _io.check_writable_dir(tmp_path)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import kseg.models
+from kseg import _compat
 from kseg.models import registry, small
 
 # A registered model without a small configuration fails
@@ -56,7 +57,7 @@ def recompute_batch_norm_statistics(model, images):
     with the final weights measures what the weights learned.
     """
     layers = [
-        layer for layer in model._flatten_layers()
+        layer for layer in _compat.flatten_layers(model)
         if isinstance(layer, (keras.layers.BatchNormalization,))
     ]
     momenta = [layer.momentum for layer in layers]

@@ -11,14 +11,14 @@ from kseg.training import BestCheckpoint, ResumableCSVLogger, standard_callbacks
 
 
 class ScriptedLogs(keras.callbacks.Callback):
-    """Feeds fixed values of val_miou into the epoch logs."""
+    """Feeds fixed values of ``key`` (val_miou) into the epoch logs."""
 
-    def __init__(self, values):
+    def __init__(self, values, key="val_miou"):
         super().__init__()
-        self.values = values
+        self.values, self.key = values, key
 
     def on_epoch_end(self, epoch, logs=None):
-        logs["val_miou"] = self.values[epoch]
+        logs[self.key] = self.values[epoch]
 
 
 def tiny_model():
@@ -78,23 +78,15 @@ def test_best_checkpoint_min_mode_and_resume(tmp_path):
     logs = ScriptedLogs([0.0] * 6)
     model = tiny_model()
 
-    class ValLoss(keras.callbacks.Callback):
-        def __init__(self, values):
-            super().__init__()
-            self.values = values
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs["val_loss"] = self.values[epoch]
-
-    fit(model, [logs, ValLoss([3.0, 1.0, 2.0]), spy], epochs=3)
+    fit(model, [logs, ScriptedLogs([3.0, 1.0, 2.0], key="val_loss"), spy], epochs=3)
     assert spy.saved_epochs == [0, 1]
     # A resumed run (first epoch 3 > 0) keeps comparing with the stored best 1.0.
     resumed = SaveSpy(path, monitor="val_loss", verbose=0)
-    fit(model, [logs, ValLoss([0, 0, 0, 1.5, 0.5]), resumed], epochs=5, initial_epoch=3)
+    fit(model, [logs, ScriptedLogs([0, 0, 0, 1.5, 0.5], key="val_loss"), resumed], epochs=5, initial_epoch=3)
     assert resumed.saved_epochs == [4]
     # A fresh run starts over.
     fresh = SaveSpy(path, monitor="val_loss", verbose=0)
-    fit(model, [logs, ValLoss([5.0]), fresh], epochs=1)
+    fit(model, [logs, ScriptedLogs([5.0], key="val_loss"), fresh], epochs=1)
     assert fresh.saved_epochs == [0]
 
 
