@@ -20,6 +20,7 @@ import time
 import keras
 import tensorflow as tf
 
+from kseg._io import check_writable_dir
 from kseg.export import _graph
 from kseg.export.labels import resolve_class_names, write_labels
 from kseg.export.tflite import SCORES, _check_input_size, _spec_for_size, labels_path_for
@@ -171,8 +172,7 @@ def export_onnx(
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"output directory {directory!r} does not exist.")
-    if not os.access(directory, os.W_OK):
-        raise PermissionError(f"output directory {directory!r} is not writable.")
+    check_writable_dir(directory, "output directory")
     _require_onnx()
     spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
     if input_size is not None:
