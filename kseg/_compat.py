@@ -1,10 +1,11 @@
 """The one door to private Keras and TensorFlow internals.
 
 kseg needs a few things the public APIs do not offer: the layer graph of a
-functional model (receptive field, batch-norm folding, backbone taps), the
-sublayers a custom layer owns (FLOP counts), the TF object behind Keras'
-``ExportArchive`` (SavedModel size) and TFLite's operator table (operator
-names). Each is reached here and nowhere else, so a Keras or TensorFlow
+functional model and the layer behind a tensor (receptive field, batch-norm
+folding, backbone taps), the sublayers a custom layer owns (FLOP counts),
+the TF object behind Keras' ``ExportArchive`` (SavedModel size), TFLite's
+flatbuffer reader and operator table (operator names) and TF's graph
+profiler (benchmarks). Each is reached here and nowhere else, so a Keras or TensorFlow
 release that renames one breaks this file only, with an error that says what
 changed. Written against Keras 3.15 and TensorFlow 2.21.
 
