@@ -80,6 +80,14 @@ def test_fixed_input_size_and_fixed_size_model(tmp_path, rng):
     np.testing.assert_array_equal(_run(path, images)["classes"], export.reference_logits(fixed, images).argmax(-1))
 
 
+@pytest.mark.parametrize("opset", [kseg_onnx.MIN_OPSET, kseg_onnx.MAX_OPSET])
+def test_opset(opset, tmp_path, toy_model, rng):
+    path = export.export_onnx(toy_model, tmp_path / "toy.onnx", input_size=(32, 32), opset=opset)
+    assert {o.domain: o.version for o in onnx.load(path).opset_import}[""] == opset
+    images = rng.integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(_run(path, images)["classes"], export.reference_logits(toy_model, images).argmax(-1))
+
+
 def test_only_standard_onnx_operators(dynamic_export):
     ops = export.onnx_ops(dynamic_export[1])
     assert {"Conv", "ArgMax", "Cast"} <= set(ops), ops
