@@ -133,6 +133,13 @@ def test_bad_arguments(arguments, error, message, tmp_path, toy_model):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_model_that_is_not_a_segmentation_model_is_refused(tmp_path):
+    classifier = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"model must have one output of shape \(B, H, W, num_classes\)"):
+        export.export_onnx(classifier, tmp_path / "classifier.onnx")
+    assert os.listdir(tmp_path) == []
+
+
 def test_failed_conversion_leaves_no_file(tmp_path, toy_model, monkeypatch):
     path = tmp_path / "toy.onnx"
     path.write_bytes(b"the previous model")
