@@ -106,35 +106,12 @@ def _positive_int(value, name, low=1, high=None):
     return int(value)
 
 
-def recompute_batch_norm_statistics(model, images):
-    """Set every BatchNormalization's moving statistics to those of ``images``.
-
-    After a few dozen steps the moving averages (momentum 0.99) still mostly
-    hold their initial values, so the inference-mode model would be a
-    different (often constant) predictor from the one that was trained.
-    One training-mode pass with momentum 0 makes them the batch statistics
-    of the final weights ("precise BN").
-
-    Args:
-        images: float32 ``[N, H, W, C]`` raw pixels, one batch.
-    """
-    from kseg import _compat
-
-    layers = [layer for layer in _compat.flatten_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
-    momenta = [layer.momentum for layer in layers]
-    try:
-        for layer in layers:
-            layer.momentum = 0.0
-        model(images, training=True)
-    finally:
-        for layer, momentum in zip(layers, momenta):
-            layer.momentum = momentum
-
-
 def pixel_accuracy(predicted, masks):
-    """Percentage of pixels (ignore id 255 skipped) whose class is right."""
-    keep = masks != 255
-    return float(np.mean(predicted[keep] == masks[keep]) * 100.0)
+    """Percentage of pixels (ignore id 255 skipped) whose class is right (``kseg.metrics``)."""
+    from kseg.metrics import confusion_matrix, scores
+
+    cm = confusion_matrix(np.asarray(masks), np.asarray(predicted), NUM_CLASSES, ignore_id=255)
+    return float(scores.pixel_accuracy(cm)) * 100.0
 
 
 def train(name, size, *, steps, train_images, seed=0):
@@ -154,6 +131,7 @@ def train(name, size, *, steps, train_images, seed=0):
     from kseg.data.synthetic import synthetic_arrays
     from kseg.export import mean_iou
     from kseg.losses import CrossEntropy
+    from kseg.training import precise_batchnorm
 
     keras.utils.set_random_seed(seed)
     images, masks = synthetic_arrays(train_images, image_size=(size, size), num_classes=NUM_CLASSES,
@@ -165,7 +143,8 @@ def train(name, size, *, steps, train_images, seed=0):
     data = (tf.data.Dataset.from_tensor_slices((images.astype(np.float32), masks))
             .shuffle(train_images, seed=seed).repeat().batch(BATCH_SIZE, drop_remainder=True))
     model.fit(data, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
-    recompute_batch_norm_statistics(model, images[: 4 * BATCH_SIZE].astype(np.float32))
+    # Precise BN: after a few dozen steps the moving averages still mostly hold their initial values.
+    precise_batchnorm(model, images[: 4 * BATCH_SIZE].astype(np.float32))
     predicted = np.argmax(model.predict(images.astype(np.float32), batch_size=BATCH_SIZE, verbose=0), -1)
     facts = {"params": model.count_params(), "train_pixel_accuracy": pixel_accuracy(predicted, masks),
              "train_miou": mean_iou(predicted, masks, NUM_CLASSES)}

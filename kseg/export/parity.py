@@ -30,13 +30,25 @@ def class_agreement(reference, other):
 
 
 def mean_iou(predicted, target, num_classes, ignore_id=255):
-    """Mean IoU over classes present in target or prediction (NumPy)."""
-    predicted, target = np.asarray(predicted).reshape(-1), np.asarray(target).reshape(-1)
-    keep = target != ignore_id
-    cm = np.bincount(target[keep] * num_classes + predicted[keep], minlength=num_classes**2).reshape(num_classes, num_classes)
-    union = cm.sum(0) + cm.sum(1) - np.diag(cm)
-    present = union > 0
-    return float(np.mean(np.diag(cm)[present] / union[present])) if present.any() else float("nan")
+    """Mean IoU over classes present in target or prediction (NumPy in, float out).
+
+    The one definition of ``kseg.metrics`` (``scores.mean_iou`` of the
+    confusion matrix): a class absent from both truth and prediction does not
+    count, and when no class counts (every pixel ignored) the result is 0.0,
+    as the training metric reports it, not NaN.
+
+    Args:
+        predicted: int class ids, any shape.
+        target: int class ids shaped like ``predicted``; ``ignore_id`` pixels are skipped.
+        num_classes: C.
+    """
+    from kseg.metrics import confusion_matrix, scores
+
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    if predicted.shape != target.shape:
+        raise ValueError(f"mean_iou: predicted {predicted.shape} and target {target.shape} differ in shape.")
+    cm = confusion_matrix(target.reshape(1, -1), predicted.reshape(1, -1), num_classes, ignore_id)
+    return float(scores.mean_iou(cm))
 
 
 def _check_images(images):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import kseg.models
-from kseg import _compat
 from kseg.models import registry, small
+from kseg.training import precise_batchnorm
 
 # A registered model without a small configuration fails
 # `test_every_registered_model_has_a_small_config`.
@@ -46,26 +46,6 @@ def compiled_small_model(name):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     return model
-
-
-def recompute_batch_norm_statistics(model, images):
-    """Set every BN layer's moving statistics to those of ``images`` ("precise BN").
-
-    In a few hundred steps the moving averages (momentum 0.99) lag the
-    weights; on deep, 2x2-pixel feature maps the lag alone turns a fitted
-    network into a constant predictor at inference. Recomputing them once
-    with the final weights measures what the weights learned.
-    """
-    layers = [
-        layer for layer in _compat.flatten_layers(model)
-        if isinstance(layer, (keras.layers.BatchNormalization,))
-    ]
-    momenta = [layer.momentum for layer in layers]
-    for layer in layers:
-        layer.momentum = 0.0
-    model(images, training=True)
-    for layer, momentum in zip(layers, momenta):
-        layer.momentum = momentum
 
 
 def test_every_registered_model_has_a_small_config():
@@ -125,7 +105,8 @@ def test_small_variant_overfits_one_image(name):
     accuracy = 0.0
     for _ in range(8):  # at most 200 steps
         model.fit(images, masks, epochs=25, verbose=0)
-        recompute_batch_norm_statistics(model, images)
+        # Moving averages lag the weights after a few hundred steps (see precise_batchnorm).
+        precise_batchnorm(model, images)
         predicted = np.argmax(keras.ops.convert_to_numpy(model(images, training=False)), -1)
         accuracy = float((predicted == masks).mean())
         if accuracy > 0.9:
