@@ -4,7 +4,7 @@ import os
 import posixpath
 
 from kseg._io import atomic_write_text
-from kseg.export.saved_model import _check_name, list_versions
+from kseg.export.publish import check_name, list_versions
 
 
 def write_models_config(base_dir, names, path, *, server_base_dir=None):
@@ -28,7 +28,7 @@ def write_models_config(base_dir, names, path, *, server_base_dir=None):
 
     if isinstance(names, str):
         raise TypeError("names must be a list of model names, not a single string.")
-    names = [_check_name(name) for name in names]
+    names = [check_name(name) for name in names]
     if not names:
         raise ValueError("names must list at least one model.")
     duplicates = sorted({name for name in names if names.count(name) > 1})
