@@ -8,7 +8,9 @@ images ``(B, H, W, C)`` with raw pixel values in [0, 255] to float32 logits
 input_shape)`` counts a model's convolution FLOPs at a given size.
 ``with_input_scale(model, scale)`` runs a network trained at reduced scale
 inside a full-resolution model; ``with_tta(model, flip=True, scales=(1.0,))``
-averages its logits over flipped and rescaled views.
+averages its logits over flipped and rescaled views; ``with_tiling(model,
+tile_size=(H, W), overlap=0.25)`` runs it in sliding windows over large
+images (MMSegmentation's "slide" mode, exportable).
 
 | name | paper | upsampling |
 |---|---|---|
@@ -34,11 +36,13 @@ from kseg.models.fpn import fpn
 from kseg.models.input_scale import with_input_scale
 from kseg.models.registry import available, build, get_builder
 from kseg.models.segnet import segnet, segnet_basic
+from kseg.models.tiling import SlidingWindow, with_tiling
 from kseg.models.tta import parse_tta, with_tta
 from kseg.models.unet import unet
 
 __all__ = [
     "available", "build", "flops", "get_builder",
     "dabnet", "deeplab_v2", "deeplab_v3", "deeplab_v3_plus", "fcn8s", "fcn16s", "fcn32s", "fpn",
-    "segnet", "segnet_basic", "unet", "parse_tta", "with_input_scale", "with_tta",
+    "segnet", "segnet_basic", "unet", "parse_tta", "SlidingWindow", "with_input_scale", "with_tiling",
+    "with_tta",
 ]
