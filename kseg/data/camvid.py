@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kseg._checks import check_ignore_id
 from kseg.data.folders import from_list_file
-from kseg.data.source import SegmentationData, check_ignore_id
+from kseg.data.source import SegmentationData
 
 CAMVID_CLASS_NAMES = (
     "sky", "building", "pole", "road", "pavement", "tree",

@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import tensorflow as tf
 
+from kseg._checks import positive_int
 from kseg.data.source import SegmentationData, as_dataset
 
 logger = logging.getLogger("kseg.data")
@@ -27,8 +28,7 @@ def class_counts(data, num_classes: int, ignore_id: int = 255):
         all labelled pixels of the images in which class c appears (the
         denominator of SegNet's median-frequency balancing).
     """
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int; got {num_classes!r}.")
+    positive_int(num_classes, "num_classes")
     ds = as_dataset(data)
 
     def per_batch(image, mask):

@@ -7,6 +7,7 @@ from typing import Callable, Optional, Tuple, Union
 
 import tensorflow as tf
 
+from kseg._checks import positive_int
 from kseg.data.augment import AugmentConfig, augment_pair, fit_pair
 from kseg.data.source import SegmentationData, as_dataset
 
@@ -64,8 +65,7 @@ def _check_size(input_size):
 
 
 def _check_batch(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+    positive_int(batch_size, "batch_size")
 
 
 def _decoded(data, *, shuffle, seed, cache):
@@ -159,8 +159,8 @@ def eval_pipeline(data, *, batch_size: int = 1, preprocess=None,
         Dataset of ``(float32 [B, H, W, C], int32 [B, H, W])``, prefetched.
     """
     _check_batch(batch_size)
-    if pad_to_multiple is not None and (not isinstance(pad_to_multiple, int) or pad_to_multiple < 1):
-        raise ValueError(f"pad_to_multiple must be a positive int; got {pad_to_multiple!r}.")
+    if pad_to_multiple is not None:
+        positive_int(pad_to_multiple, "pad_to_multiple")
     if ignore_id is None:
         ignore_id = data.ignore_id if isinstance(data, SegmentationData) else 255
     prep = preprocess_fn(preprocess)

@@ -8,7 +8,13 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from kseg._checks import check_ignore_id  # noqa: F401  (kseg.data.source.check_ignore_id)
+
 DEFAULT_IGNORE_ID = 255
+
+
+class DataError(ValueError):
+    """Bad input data; the message names every offending file."""
 
 
 @dataclasses.dataclass
@@ -122,14 +128,6 @@ def default_palette(num_classes: int) -> np.ndarray:
             c >>= 3
         palette[i] = (r, g, b)
     return palette
-
-
-def check_ignore_id(ignore_id) -> int:
-    if isinstance(ignore_id, bool) or not isinstance(ignore_id, (int, np.integer)):
-        raise TypeError(f"ignore_id must be an int; got {ignore_id!r}.")
-    if ignore_id < 0:
-        raise ValueError(f"ignore_id must be >= 0; got {ignore_id}.")
-    return int(ignore_id)
 
 
 def default_class_names(num_classes: int) -> tuple:

@@ -14,7 +14,8 @@ from typing import Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from kseg.data.source import SegmentationData, check_ignore_id
+from kseg._checks import check_ignore_id, positive_int
+from kseg.data.source import SegmentationData
 
 SYNTHETIC_CLASS_NAMES = ("background", "disc", "square", "triangle", "ring", "cross")
 SYNTHETIC_PALETTE = np.array([
@@ -118,8 +119,7 @@ def synthetic(num_examples: Optional[int] = None, *, split: str = "train",
         raise ValueError(f"synthetic split must be one of {sorted(_SPLITS)}; got {split!r}.")
     if num_examples is None:
         num_examples = _DEFAULT_COUNTS[split]
-    if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 1:
-        raise ValueError(f"num_examples must be a positive int; got {num_examples!r}.")
+    positive_int(num_examples, "num_examples")
     if not isinstance(num_classes, int) or not 2 <= num_classes <= len(SYNTHETIC_CLASS_NAMES):
         raise ValueError(f"num_classes must be 2..{len(SYNTHETIC_CLASS_NAMES)}; got {num_classes!r}.")
     try:

@@ -8,8 +8,10 @@ from typing import Callable, Optional
 import numpy as np
 import tensorflow as tf
 
-from kseg.data.folders import MaskCodec, map_and_check
-from kseg.data.source import SegmentationData, check_ignore_id, default_palette
+from kseg.data.mask_codec import MaskCodec
+from kseg.data.mask_decode import check_same_size, map_and_check
+from kseg._checks import check_ignore_id
+from kseg.data.source import SegmentationData, default_palette
 
 # ADE20K SceneParsing class names for ids 1..150 (objectInfo150), which the
 # adapter shifts to 0..149.
@@ -134,7 +136,7 @@ def tfds_dataset(name: str, split: str = "train", *, data_dir: Optional[str] = N
     except Exception:  # Split arithmetic TFDS cannot size; unknown is honest.
         num_examples = None
 
-    codec = MaskCodec("index", label_map=adapter.label_map(ignore_id), ignore_id=ignore_id)
+    codec = MaskCodec("index", label_map=adapter.label_map(ignore_id))
     source = f"tfds:{name}:{split}"
 
     def convert(example):
@@ -143,11 +145,7 @@ def tfds_dataset(name: str, split: str = "train", *, data_dir: Optional[str] = N
         # channels: the class id is channel 0.
         raw = example[adapter.mask_key][..., 0]
         mask = map_and_check(raw, codec, num_classes=num_classes, ignore_id=ignore_id, source=source)
-        size_check = tf.debugging.Assert(
-            tf.reduce_all(tf.shape(image)[:2] == tf.shape(mask)),
-            [f"{source}: image/mask size mismatch", tf.shape(image), tf.shape(mask)])
-        with tf.control_dependencies([size_check]):
-            mask = tf.identity(mask)
+        mask = check_same_size(image, mask, f"{source} image", f"{source} mask")
         return tf.ensure_shape(image, [None, None, 3]), mask
 
     return SegmentationData(

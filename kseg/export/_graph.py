@@ -12,6 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kseg._checks import positive_int
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Candidate input-size multiples probed for fully convolutional models.
 _DIVISORS = (1, 2, 4, 8, 16, 32, 64)
@@ -87,8 +89,8 @@ def inspect_model(model, size_divisor=None):
                 "model does not return logits at input resolution for any input size that is a multiple "
                 f"of {_DIVISORS}; pass size_divisor explicitly."
             )
-    elif not isinstance(size_divisor, int) or size_divisor < 1:
-        raise ValueError(f"size_divisor must be a positive int, got {size_divisor!r}.")
+    else:
+        positive_int(size_divisor, "size_divisor")
     return ModelSpec(int(channels), int(output_shape[-1]), fixed_size, size_divisor)
 
 

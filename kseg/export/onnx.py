@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from kseg._io import check_writable_dir
+from kseg._checks import positive_int
 from kseg.export import _graph
 from kseg.export.labels import resolve_class_names, write_labels
 from kseg.export.tflite import SCORES, _check_input_size, _spec_for_size, labels_path_for
@@ -219,8 +220,7 @@ def onnx_session(path, num_threads=1):
         import onnxruntime
     except ImportError as error:
         raise ImportError(f"running an .onnx needs onnxruntime: {INSTALL_HINT}") from error
-    if not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 1:
-        raise ValueError(f"num_threads must be a positive int, got {num_threads!r}.")
+    positive_int(num_threads, "num_threads")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = num_threads
     options.inter_op_num_threads = 1

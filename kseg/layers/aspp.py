@@ -3,6 +3,8 @@
 import keras
 from keras import layers, ops
 
+from kseg._checks import positive_int
+
 from kseg.layers._validation import one_of
 
 
@@ -72,8 +74,7 @@ class ASPP(keras.layers.Layer):
     def __init__(self, filters=256, rates=(6, 12, 18), image_pooling=True, merge="concat",
                  dropout=0.1, separable=False, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
-            raise ValueError(f"`filters` must be a positive int; got {filters!r}.")
+        positive_int(filters, "`filters`")
         if not isinstance(rates, (list, tuple)) or not all(
             isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in rates
         ):

@@ -14,14 +14,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from kseg import _checks as checks
+
 
 def check_ignore_id(ignore_id):
-    """Validate an ``ignore_id`` constructor argument (int or None)."""
-    if ignore_id is None:
-        return None
-    if isinstance(ignore_id, bool) or not isinstance(ignore_id, int):
-        raise ValueError(f"ignore_id must be an int or None, got {ignore_id!r}.")
-    return int(ignore_id)
+    """Validate a loss or metric ``ignore_id`` argument: any int (-100 too) or None."""
+    return checks.check_ignore_id(ignore_id, optional=True, allow_negative=True)
 
 
 def squeeze_labels(y_true, y_pred_rank):

@@ -22,14 +22,14 @@ Streaming over a data set: ``BoundaryIoU.update`` sums per-image matrices
 import numpy as np
 from keras import ops
 
+from kseg._checks import positive_int
+
 from kseg.metrics import scores
 from kseg.metrics.confusion_matrix import check_num_classes
 
 
 def _check_width(width):
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
-        raise ValueError(f"boundary IoU: `width` must be an int >= 1 (pixels), got {width!r}.")
-    return int(width)
+    return positive_int(width, "`width` (pixels)", context="boundary IoU")
 
 
 def _window_extreme(values, width, reduce, fill):

@@ -3,15 +3,14 @@
 import keras
 from keras import ops
 
+from kseg._checks import positive_int
 from kseg.losses.base import pixel_sample_weight
 from kseg.losses.labels import check_ignore_id, squeeze_labels, valid_mask
 
 
 def check_num_classes(num_classes):
     """Validate a ``num_classes`` argument (int >= 1)."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}.")
-    return num_classes
+    return positive_int(num_classes, "num_classes")
 
 
 def batch_confusion_matrix(y_true, y_pred, num_classes, ignore_id=255, sample_weight=None):

@@ -13,14 +13,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from kseg._checks import is_int, positive_int
 from kseg.backbones import PixelNormalization
 
 # (filters, convs) per VGG16 block; layer names follow keras.applications
 # (``block{i}_conv{j}``) so ImageNet weights load by name.
 VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def check_builder_args(model, num_classes, input_shape):
@@ -29,16 +27,15 @@ def check_builder_args(model, num_classes, input_shape):
     ``input_shape`` is ``(H, W, C)`` with ``H``/``W`` positive ints or None
     and ``C`` a positive int.
     """
-    if not _is_int(num_classes) or num_classes < 1:
-        raise ValueError(f"{model}: `num_classes` must be a positive int, got {num_classes!r}.")
+    positive_int(num_classes, "`num_classes`", context=model)
     try:
         shape = tuple(input_shape)
     except TypeError:
         shape = ()
     if (
         len(shape) != 3
-        or not all(d is None or (_is_int(d) and d > 0) for d in shape[:2])
-        or not _is_int(shape[2])
+        or not all(d is None or (is_int(d) and d > 0) for d in shape[:2])
+        or not is_int(shape[2])
         or shape[2] < 1
     ):
         raise ValueError(
@@ -49,7 +46,7 @@ def check_builder_args(model, num_classes, input_shape):
 
 
 def check_positive_int(model, name, value, minimum=1):
-    if not _is_int(value) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise ValueError(f"{model}: `{name}` must be an int >= {minimum}, got {value!r}.")
     return int(value)
 
@@ -171,9 +168,7 @@ class PadToMultiple(keras.layers.Layer):
 
     def __init__(self, multiple, **kwargs):
         super().__init__(**kwargs)
-        if not _is_int(multiple) or multiple < 1:
-            raise ValueError(f"PadToMultiple: `multiple` must be a positive int, got {multiple!r}.")
-        self.multiple = int(multiple)
+        self.multiple = positive_int(multiple, "`multiple`", context="PadToMultiple")
 
     def call(self, x):
         shape = ops.shape(x)

@@ -5,6 +5,8 @@ import json
 import os
 from typing import Optional
 
+from kseg._checks import positive_int
+
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 CLASS_WEIGHT_METHODS = ("median_frequency", "inverse_frequency")
@@ -87,8 +89,7 @@ class TrainConfig:
             raise ValueError(f"input_size must be two ints >= 16 (H W); got {self.input_size!r}.")
         for name in ("batch_size", "epochs"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}.")
+            positive_int(value, name)
         if self.val_size is not None and (len(tuple(self.val_size)) != 2 or min(int(v) for v in self.val_size) < 16):
             raise ValueError(f"val_size must be two ints >= 16 (H W); got {self.val_size!r}.")
         if self.input_scale is not None and not 0 < float(self.input_scale) <= 4:

@@ -157,7 +157,7 @@ def test_mask_id_out_of_range_fails_at_first_batch_naming_file(files, rand_image
 def test_unmapped_label_value_fails_naming_file(files, rand_image):
     files.pair("u", rand_image(2, 2), np.array([[0, 255], [128, 0]]))
     data = kd.from_folders(files.root / "images", files.root / "masks", label_map={0: 0, 255: 1})
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)not in label_map.*u\.png.*128"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"u\.png: mask value 128 not in label_map"):
         _all(data)
 
 

@@ -66,7 +66,7 @@ def test_size_mismatch_is_reported():
             {"image": np.zeros((4, 5, 3), np.uint8), "segmentation_mask": np.ones((3, 5, 1), np.uint8)})
     with tfds.testing.mock_data(as_dataset_fn=as_dataset_fn):
         data = kd.tfds_dataset("oxford_iiit_pet", "train")
-        with pytest.raises(tf.errors.InvalidArgumentError, match="size mismatch"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"tfds:oxford_iiit_pet:train mask: size 3x5 \(HxW\) does not match image tfds:oxford_iiit_pet:train image size 4x5"):
             _masks(data)
 
 

@@ -1,0 +1,52 @@
+"""Argument checks shared across kseg; each error names the argument and its value.
+
+Dependency-free (NumPy only) so any kseg module can import it without a cycle.
+"""
+
+import numpy as np
+
+
+def is_int(value):
+    """True for Python and NumPy integers, False for bools."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def positive_int(value, name, *, context=""):
+    """Return ``value`` as an int if it is an int >= 1, else raise ValueError.
+
+    ``name`` is the argument as the user wrote it; ``context`` (e.g. the
+    builder or layer) prefixes the message: ``"unet: num_classes must be a
+    positive int; got 0."``.
+    """
+    if not is_int(value) or value < 1:
+        prefix = f"{context}: " if context else ""
+        raise ValueError(f"{prefix}{name} must be a positive int; got {value!r}.")
+    return int(value)
+
+
+def positive_number(value, name):
+    """Return ``value`` as a float if it is a finite number > 0, else raise ValueError."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0; got {value!r}.")
+    return float(value)
+
+
+def check_ignore_id(ignore_id, *, optional=False, allow_negative=False, name="ignore_id"):
+    """Validate an ignore id: an int (``None`` too when ``optional``).
+
+    Data sources need ``ignore_id >= 0`` (masks hold non-negative values and
+    -1 marks unmapped raw values); losses and metrics accept any int, e.g.
+    PyTorch's -100, with ``allow_negative=True``.
+
+    Raises:
+        ValueError: naming ``name`` and the value.
+    """
+    if ignore_id is None and optional:
+        return None
+    if not is_int(ignore_id):
+        kind = "an int or None" if optional else "an int"
+        raise ValueError(f"{name} must be {kind}; got {ignore_id!r}.")
+    if ignore_id < 0 and not allow_negative:
+        raise ValueError(f"{name} must be >= 0; got {ignore_id}.")
+    return int(ignore_id)
