@@ -75,10 +75,11 @@ def briefly_trained(builder, size, kwargs, *, steps, seed=0):
 
 
 def _tflite_runner(path, threads, image):
-    from ai_edge_litert.interpreter import Interpreter
+    """One timed call: ``image`` through ``kseg.inference.tflite_predictor`` (ai-edge-litert)."""
+    from kseg.inference import tflite_predictor
 
-    runner = Interpreter(model_path=str(path), num_threads=threads).get_signature_runner("serving_default")
-    return lambda: runner(images=image)
+    predictor = tflite_predictor(path, num_threads=threads)
+    return lambda: predictor.outputs(image)
 
 
 def measure_model(label, builder, size, kwargs, settings, workdir, errors, log=print):

@@ -33,20 +33,13 @@ def test_camvid_package_is_complete_and_deployable():
     assert f"| mIoU | **{100 * miou:.1f}** |" in text
 
 
-def _tflite_classes(path, images):
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_path=str(path), num_threads=2).get_signature_runner("serving_default")
-    return np.concatenate([runner(images=image[None])["classes"] for image in images])
-
-
 def test_camvid_artefacts_agree_on_test_images(camvid_root):
-    from kseg.inference import load_predictor
+    from kseg.inference import load_predictor, tflite_predictor
 
     images = np.stack([np.asarray(image) for image, _ in camvid(camvid_root, "test").dataset.take(3)])
     reference = load_predictor(str(SHIPPED)).classes(images)
-    fp32 = np.mean(_tflite_classes(SHIPPED / "model_fp32.tflite", images) == reference)
-    int8 = np.mean(_tflite_classes(SHIPPED / "model_int8.tflite", images) == reference)
+    fp32 = np.mean(load_predictor(SHIPPED / "model_fp32.tflite").classes(images) == reference)
+    int8 = np.mean(tflite_predictor(SHIPPED / "model_int8.tflite", num_threads=2).classes(images) == reference)
     assert fp32 >= 0.999 and int8 >= 0.95, (fp32, int8)
 
 

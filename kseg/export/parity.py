@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from kseg.export import _graph
+from kseg.export.tflite import SCORES
 from kseg.serving import signatures as sig
 
 
@@ -89,7 +90,7 @@ def saved_model_parity(model, export_dir, images):
 
 
 def tflite_parity(model, tflite_path, images, *, num_threads=1, masks=None, ignore_id=255, min_runs=10):
-    """Run a kseg .tflite with ai-edge-litert and compare it with the Keras model.
+    """Run a kseg .tflite (``TFLiteRunner``: ai-edge-litert) and compare it with the Keras model.
 
     Args:
         model: the Keras model that was exported.
@@ -105,21 +106,17 @@ def tflite_parity(model, tflite_path, images, *, num_threads=1, masks=None, igno
         ``size_mb``, ``num_threads``, and with masks ``miou_keras``,
         ``miou_tflite``, ``miou_drop``.
     """
-    from ai_edge_litert.interpreter import Interpreter
+    from kseg.export.tflite_runtime import TFLiteRunner
 
     images = _check_images(images)
-    interpreter = Interpreter(model_path=os.fspath(tflite_path), num_threads=num_threads)
-    runner = interpreter.get_signature_runner(sig.SERVING_DEFAULT)
-    expected = tuple(runner.get_input_details()[sig.IMAGES]["shape"][1:])
-    if tuple(images.shape[1:]) != expected:
-        raise ValueError(f"images are {images.shape[1:]} per example but {tflite_path} takes {expected}.")
-    results = [runner(**{sig.IMAGES: image[None]}) for image in images]
+    runner = TFLiteRunner(tflite_path, num_threads=num_threads)
+    outputs = runner.outputs(images)  # refuses images of another size than the file's
     timings = []
     for i in range(max(min_runs, len(images))):
         start = time.perf_counter()
-        runner(**{sig.IMAGES: images[i % len(images)][None]})
+        runner.outputs(images[i % len(images)])
         timings.append((time.perf_counter() - start) * 1000.0)
-    classes = np.concatenate([r[sig.CLASSES] for r in results])
+    classes = outputs[sig.CLASSES]
     logits = reference_logits(model, images)
     report = {
         "class_agreement_pct": class_agreement(logits.argmax(-1), classes),
@@ -128,8 +125,8 @@ def tflite_parity(model, tflite_path, images, *, num_threads=1, masks=None, igno
         "size_mb": os.path.getsize(tflite_path) / 2**20,
         "num_threads": num_threads,
     }
-    if "scores" in results[0]:
-        report["max_abs_logit_diff"] = max_abs_diff(logits, np.concatenate([r["scores"] for r in results]))
+    if SCORES in outputs:
+        report["max_abs_logit_diff"] = max_abs_diff(logits, outputs[SCORES])
     if masks is not None:
         masks = np.asarray(masks)
         num_classes = logits.shape[-1]
