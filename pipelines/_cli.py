@@ -9,6 +9,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, NotADirectoryError, KeyError)
 
 
+def add_tile_arguments(parser, applies_to="a .keras model"):
+    """``--tile H W`` and ``--tile-overlap F``: sliding-window inference (``kseg.models.with_tiling``)."""
+    parser.add_argument("--tile", type=int, nargs=2, metavar=("H", "W"),
+                        help=f"sliding-window inference in H x W tiles ({applies_to})")
+    parser.add_argument("--tile-overlap", type=float, default=0.25,
+                        help="fraction of a tile shared by neighbouring windows, 0 <= F < 1 (default 0.25)")
+
+
 def run(main, argv=None):
     """Call ``main(argv)``; print user errors as ``error: ...`` and exit non-zero."""
     try:

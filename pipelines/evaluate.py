@@ -8,7 +8,7 @@ overlay PNGs to ``--output``, and prints a per-class table.
 
 import argparse
 
-from pipelines._cli import run
+from pipelines._cli import add_tile_arguments, run
 
 
 def main(argv=None):
@@ -23,6 +23,7 @@ def main(argv=None):
     p.add_argument("--overlays", type=int, default=3, help="number of overlay PNGs")
     p.add_argument("--tta", help="test-time augmentation of a .keras model: 'flip', scales '0.75,1,1.25' "
                    "or both 'flip,0.75,1,1.25' (logits averaged; a SavedModel runs as exported)")
+    add_tile_arguments(p)
     p.add_argument("--markdown", help="also write a Markdown report here (figures beside it)")
     p.add_argument("--title", help="title of the Markdown report")
     p.add_argument("--training-log", help="training_log.csv whose curves go into the Markdown report")
@@ -34,7 +35,7 @@ def main(argv=None):
     from kseg.training.callbacks import ensure_writable_dir
 
     ensure_writable_dir(args.output)
-    predictor = load_predictor(args.model, tta=args.tta)
+    predictor = load_predictor(args.model, tta=args.tta, tile=args.tile, tile_overlap=args.tile_overlap)
     data = kdata.load(args.data, args.split, label_map=args.label_map)
     report = evaluate(predictor, data, max_images=args.max_images, output_dir=args.output,
                       num_overlays=args.overlays, log_every=50)

@@ -6,11 +6,14 @@ Examples::
     python -m pipelines.export --model runs/unet.keras --name pets --format tflite \
         --input-size 256 256 --quantize int8 --data data/train/images
     python -m pipelines.export --model runs/unet.keras --name pets --format onnx
+    python -m pipelines.export --model runs/unet.keras --name aerial --tile 512 512 --tile-overlap 0.25
 """
 
 import argparse
 import os
 import sys
+
+from pipelines._cli import add_tile_arguments
 
 SAVED_MODEL, TFLITE, ONNX = "saved_model", "tflite", "onnx"
 
@@ -31,6 +34,7 @@ def _parser():
     parser.add_argument("--data", help="calibration images for int8: a data spec (synthetic, camvid:PATH, folder:I:M), a directory, a glob, or a .npy/.npz file")
     parser.add_argument("--tta", help="export with test-time augmentation: 'flip', scales '0.75,1,1.25' or "
                         "'flip,0.75,1,1.25' (logits averaged over the views; costs one pass per view)")
+    add_tile_arguments(parser, "inside the export; saved_model and tflite")
     parser.add_argument("--labels", help="text file with one class name per line")
     parser.add_argument("--max-image-size", type=int, default=4096,
                         help="largest image side the SavedModel accepts (default: 4096)")
@@ -60,6 +64,12 @@ def _check_args(parser, args):
             parser.error("--data is only used by --quantize int8.")
         if args.input_size and min(args.input_size) < 1:
             parser.error("--input-size values must be positive.")
+    if args.tile and args.format == ONNX:
+        parser.error("--tile applies to --format saved_model and tflite only.")
+    if args.tile and min(args.tile) < 1:
+        parser.error("--tile values must be positive.")
+    if not 0 <= args.tile_overlap < 1:
+        parser.error(f"--tile-overlap must be in [0, 1); got {args.tile_overlap}.")
     if args.version is not None and args.version < 0:
         parser.error("--version must be >= 0.")
     if args.max_image_size < 1:
@@ -95,7 +105,7 @@ def run(args):
         path = export.export_saved_model(
             model, args.base, args.name, version=args.version, force=args.force,
             include_probabilities=not args.no_probabilities, max_image_size=args.max_image_size,
-            class_names=class_names,
+            class_names=class_names, tile_size=tuple(args.tile) if args.tile else None, tile_overlap=args.tile_overlap,
         )
         print(f"SavedModel published: {path}")
         return path
@@ -110,6 +120,7 @@ def run(args):
     export.export_tflite(
         model, path, input_size=tuple(args.input_size) if args.input_size else None, quantize=args.quantize,
         representative_data=data, include_scores=args.scores, class_names=class_names,
+        tile_size=tuple(args.tile) if args.tile else None, tile_overlap=args.tile_overlap,
     )
     print(f"TFLite written: {path} ({os.path.getsize(path) / 2**20:.2f} MB), ops: {', '.join(export.tflite_ops(path))}")
     print(f"labels: {export.labels_path_for(path)}")

@@ -7,7 +7,7 @@ resolution: ``<stem>_classes.png`` (class ids), ``<stem>_mask.png`` (colours),
 
 import argparse
 
-from pipelines._cli import run
+from pipelines._cli import add_tile_arguments, run
 
 
 def main(argv=None):
@@ -17,13 +17,14 @@ def main(argv=None):
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--output", default="runs/predict", help="where the PNGs go")
     p.add_argument("--data", help="data spec whose palette colours the masks (e.g. camvid:PATH)")
+    add_tile_arguments(p)
     args = p.parse_args(argv)
 
     from kseg.inference import load_predictor, predict_files
     from kseg.training.callbacks import ensure_writable_dir
 
     ensure_writable_dir(args.output)
-    predictor = load_predictor(args.model)
+    predictor = load_predictor(args.model, tile=args.tile, tile_overlap=args.tile_overlap)
     palette = None
     if args.data:
         from kseg import data as kdata

@@ -18,6 +18,7 @@ from kseg import _compat
 from kseg._io import atomic_write_bytes, check_writable_dir
 from kseg.export import _graph
 from kseg.export.labels import resolve_class_names, write_labels
+from kseg.models.tiling import with_tiling
 from kseg.serving import signatures as sig
 
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
@@ -182,6 +183,8 @@ def export_tflite(
     include_scores=False,
     class_names=None,
     size_divisor=None,
+    tile_size=None,
+    tile_overlap=0.25,
 ):
     """Write a builtin-ops-only ``.tflite`` and its labels file.
 
@@ -200,6 +203,10 @@ def export_tflite(
         include_scores: also output ``scores`` (float32 logits).
         class_names: names for the labels file; default ``class_<i>``.
         size_divisor: input-size multiple the model needs; default: probed.
+        tile_size: ``(H, W)``: run ``model`` in sliding windows of this size
+            over the ``input_size`` image (``kseg.models.with_tiling``; the
+            fixed size unrolls into a fixed grid of windows, builtin ops only).
+        tile_overlap: fraction of a tile shared by neighbouring windows, in [0, 1).
 
     Returns:
         ``path``.
@@ -217,6 +224,10 @@ def export_tflite(
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"output directory {directory!r} does not exist.")
     check_writable_dir(directory, "output directory")
+    if tile_size is not None:
+        divisor = _graph.inspect_model(model, size_divisor).size_divisor
+        model = with_tiling(model, tile_size, tile_overlap, size_divisor=divisor)
+        size_divisor = None
     spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
     input_size = _check_input_size(input_size, spec)
     spec = _spec_for_size(model, input_size, size_divisor)

@@ -141,14 +141,16 @@ class SlidingWindow(keras.layers.Layer):
         """``fn`` of the averaged logits, computed band by band and concatenated along height.
 
         Args:
-            images: float ``(B, H, W, C)``.
+            images: ``(B, H, W, C)`` pixels, any real dtype (uint8 or float).
             fn: maps logits ``(B, h, W, num_classes)`` of a band of rows to a
                 tensor (or dict of tensors) ``(B, h, W, ...)``, e.g. argmax.
 
         Returns:
             ``fn``'s structure, each tensor ``(B, H, W, ...)``.
         """
-        x = tf.cast(images, tf.float32)
+        # Pixels stay in their dtype (uint8 from a serving signature is 4x
+        # smaller than float32); each window is cast when it runs.
+        x = tf.convert_to_tensor(images)
         static = x.shape.as_list()
         if static[1] is not None and static[2] is not None:
             return self._static_bands(x, fn, training)
@@ -160,7 +162,7 @@ class SlidingWindow(keras.layers.Layer):
         return tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
 
     def _run(self, window, training):
-        return tf.cast(self.model(window, training=training), tf.float32)
+        return tf.cast(self.model(tf.cast(window, tf.float32), training=training), tf.float32)
 
     def _static_bands(self, x, fn, training):
         _, height, width, _ = x.shape.as_list()
