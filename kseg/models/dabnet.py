@@ -31,12 +31,17 @@ from kseg.models.registry import register
 
 # Dilation rates of the DAB modules of stage 2, from the paper (Table 1).
 STAGE2_DILATIONS = (4, 4, 8, 8, 16, 16)
-# BatchNorm epsilon of the reference implementation.
+# BatchNorm of the reference implementation: epsilon 1e-3, PyTorch's default
+# momentum 0.1, i.e. Keras momentum 0.9. Keras's default 0.99 left the moving
+# statistics so far behind on CamVid from scratch that after 4 epochs
+# (180 steps) inference-mode val mIoU was 0.107 against 0.339 with batch
+# statistics on the same images.
 _BN_EPSILON = 1e-3
+_BN_MOMENTUM = 0.9
 
 
 def _bn_prelu(x, name):
-    x = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
     return keras.layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu")(x)
 
 
