@@ -31,7 +31,23 @@ def _check_taps(name, output_stride, h=64, w=96):
         else:
             size = lambda d: math.ceil(d / stride)  # noqa: E731
         assert tuple(tensor.shape[1:3]) == (size(h), size(w)), (name, stride)
+    if output_stride == 16:
+        _check_dynamic_equals_static(model, name, output_stride, h, w)
     return model
+
+
+def _check_dynamic_equals_static(static, name, output_stride, h, w):
+    """The dynamic-size backbone with the static one's weights computes the same features."""
+    dynamic = kb.build_backbone(name, output_stride=output_stride)
+    dynamic.set_weights(static.get_weights())
+    x = _input(h, w)
+    got, want = dynamic(x), static(x)
+    assert sorted(got) == sorted(want) == sorted(f"stride{s}" for s in static.features)
+    for key, tensor in want.items():
+        tensor = np.asarray(tensor)
+        scale = np.abs(tensor).max()
+        assert scale > 0, (name, key)
+        np.testing.assert_allclose(np.asarray(got[key]) / scale, tensor / scale, atol=1e-5, err_msg=f"{name} {key}")
 
 
 def test_available_and_unknown_name():
