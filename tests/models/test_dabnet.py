@@ -33,6 +33,13 @@ def test_paper_configuration_has_0_76m_parameters_and_the_papers_dilations(paper
     assert paper_model.get_layer("classifier").kernel.shape == (1, 1, 259, 11)
 
 
+def test_batch_norm_follows_the_reference_momentum_and_epsilon(paper_model):
+    # PyTorch's BatchNorm2d(eps=1e-3) with momentum 0.1 = Keras momentum 0.9 (0.99 lagged from scratch).
+    norms = [layer for layer in paper_model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 3 + 1 + 1 + 3 * 7 + 1 + 1 + 6 * 7 + 1  # stem, concats, downsamplings, 7 per module
+    assert {(layer.momentum, layer.epsilon) for layer in norms} == {(0.9, 1e-3)}
+
+
 def test_receptive_field_covers_a_camvid_frame_at_stride_8(paper_model):
     assert receptive_field(paper_model) == (1087, 8)
 
