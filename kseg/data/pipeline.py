@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from kseg._checks import positive_int
 from kseg.data.augment import AugmentConfig, augment_pair, fit_pair
+from kseg.data.mask_decode import check_same_size
 from kseg.data.source import SegmentationData, as_dataset
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -68,6 +69,34 @@ def _check_batch(batch_size):
     positive_int(batch_size, "batch_size")
 
 
+def _checked_pairs(ds):
+    """``ds`` after checking it yields ``(uint8 [H, W, C], int [H, W])`` pairs of one size.
+
+    A float image (often 0..1) would train on near-black pixels, a float mask
+    (resized with bilinear interpolation) on ids between classes, a mask of
+    another size would be cropped and resized out of register with its image:
+    each fails here, naming the input, instead.
+    """
+    spec = ds.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2
+            and all(isinstance(s, tf.TensorSpec) for s in spec)):
+        raise ValueError(f"data must yield (image, mask) tensor pairs; got element_spec {spec}.")
+    image, mask = spec
+    if image.dtype != tf.uint8 or image.shape.rank not in (None, 3):
+        raise ValueError(
+            f"data: images must be uint8 [H, W, C] raw pixels 0..255; got {image.dtype.name} "
+            f"{image.shape}. Scale float images to 0..255 and cast them to uint8.")
+    if not mask.dtype.is_integer or mask.shape.rank not in (None, 2):
+        raise ValueError(
+            f"data: masks must be integer class ids [H, W]; got {mask.dtype.name} {mask.shape} "
+            "(resize masks with nearest-neighbour interpolation, squeeze a trailing 1).")
+
+    def same_size(image, mask):
+        return image, check_same_size(image, tf.cast(mask, tf.int32), "data image", "data mask")
+
+    return ds.map(same_size, num_parallel_calls=AUTOTUNE)
+
+
 def _decoded(data, *, shuffle, seed, cache):
     """Decoded (image, mask) pairs, shuffled by path when that is possible."""
     if isinstance(data, SegmentationData) and data.paths_dataset is not None and not cache:
@@ -75,7 +104,7 @@ def _decoded(data, *, shuffle, seed, cache):
         if shuffle:
             paths = paths.shuffle(data.num_examples, seed=seed, reshuffle_each_iteration=True)
         return paths.map(data.decode_fn, num_parallel_calls=AUTOTUNE, deterministic=seed is not None)
-    ds = as_dataset(data)
+    ds = _checked_pairs(as_dataset(data))
     if cache:
         ds = ds.cache()
     if shuffle:
@@ -175,5 +204,5 @@ def eval_pipeline(data, *, batch_size: int = 1, preprocess=None,
             mask = tf.pad(mask, pad, constant_values=ignore_id)
         return (prep(image) if prep else image), mask
 
-    ds = as_dataset(data).map(finish, num_parallel_calls=AUTOTUNE)
+    ds = _checked_pairs(as_dataset(data)).map(finish, num_parallel_calls=AUTOTUNE)
     return ds.batch(batch_size).prefetch(AUTOTUNE)

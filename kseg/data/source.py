@@ -95,10 +95,11 @@ class SegmentationData:
         Ignore (and any out-of-range) pixels are drawn white.
         """
         mask = np.asarray(mask)
-        table = np.full((max(256, self.ignore_id + 1, int(mask.max(initial=0)) + 1), 3),
+        # Row 0 is white for negative ids (clipping them to 0 would draw class 0).
+        table = np.full((max(256, self.ignore_id + 1, int(mask.max(initial=0)) + 1) + 1, 3),
                         255, np.uint8)
-        table[: self.num_classes] = self.palette
-        return table[np.clip(mask, 0, len(table) - 1)]
+        table[1: self.num_classes + 1] = self.palette
+        return table[np.maximum(mask, -1) + 1]
 
 
 def as_dataset(data) -> tf.data.Dataset:

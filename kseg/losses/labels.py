@@ -39,9 +39,31 @@ def squeeze_labels(y_true, y_pred_rank):
             f"{y_pred_rank}; got y_true of shape {tuple(y_true.shape)}."
         )
     if not keras.backend.is_int_dtype(y_true.dtype):
-        # Keras' Loss.__call__ converts labels to float; ids are exact integers.
-        y_true = ops.round(y_true)
+        # Keras' Loss.__call__ converts labels to float; ids are exact
+        # integers, so a fraction (a mask resized with bilinear interpolation)
+        # is a data bug that rounding would turn into a plausible class.
+        rounded = ops.round(y_true)
+        y_true = _checked(
+            rounded, ops.equal(rounded, y_true),
+            "y_true holds non-integer class ids; resize masks with nearest-neighbour interpolation.",
+            y_true)
     return ops.cast(y_true, "int32")
+
+
+def _checked(result, ok, message, values):
+    """``result`` once every element of ``ok`` holds; else ValueError (eager,
+    listing offending ``values``) or InvalidArgumentError (graph)."""
+    all_ok = ops.all(ok)
+    if tf.executing_eagerly():
+        if not bool(all_ok):
+            bad = np.unique(ops.convert_to_numpy(values)[~ops.convert_to_numpy(ok)])
+            raise ValueError(f"{message} Offending ids: {bad[:10].tolist()}.")
+        return result
+    assertion = tf.debugging.Assert(
+        all_ok, [message, "min id:", ops.min(values), "max id:", ops.max(values)]
+    )
+    with tf.control_dependencies([assertion]):
+        return tf.identity(result)
 
 
 def valid_mask(labels, num_classes, ignore_id, what="y_true"):
@@ -67,18 +89,8 @@ def valid_mask(labels, num_classes, ignore_id, what="y_true"):
         ok = in_range
     else:
         ok = ops.logical_or(in_range, ops.equal(labels, ignore_id))
-    all_ok = ops.all(ok)
     message = (
         f"{what} contains class ids outside [0, {num_classes}) that are not the "
         f"ignore id {ignore_id}; check num_classes and the label map."
     )
-    if tf.executing_eagerly():
-        if not bool(all_ok):
-            bad = np.unique(ops.convert_to_numpy(labels)[~ops.convert_to_numpy(ok)])
-            raise ValueError(f"{message} Offending ids: {bad[:10].tolist()}.")
-        return in_range
-    assertion = tf.debugging.Assert(
-        all_ok, [message, "min id:", ops.min(labels), "max id:", ops.max(labels)]
-    )
-    with tf.control_dependencies([assertion]):
-        return tf.identity(in_range)
+    return _checked(in_range, ok, message, labels)

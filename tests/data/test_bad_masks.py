@@ -158,3 +158,12 @@ def test_tfds_adapters_fail_on_unknown_values(name, image_key, mask_key, mask, m
         with pytest.raises(tf.errors.InvalidArgumentError) as info:
             _decode_all(data)
     assert message in str(info.value)
+
+
+def test_colorize_draws_negative_and_stray_ids_white_not_as_a_class():
+    palette = np.array([[10, 20, 30], [40, 50, 60]], np.uint8)
+    data = kd.SegmentationData(dataset=tf.data.Dataset.range(1), num_classes=2,
+                               class_names=("a", "b"), palette=palette)
+    out = data.colorize(np.array([[0, 1, -1], [255, 7, 300]]))
+    white = [255, 255, 255]
+    np.testing.assert_array_equal(out, [[palette[0], palette[1], white], [white, white, white]])
