@@ -3,6 +3,8 @@
 Dependency-free (NumPy only) so any kseg module can import it without a cycle.
 """
 
+import math
+
 import numpy as np
 
 
@@ -24,12 +26,17 @@ def positive_int(value, name, *, context=""):
     return int(value)
 
 
-def positive_number(value, name):
-    """Return ``value`` as a float if it is a finite number > 0, else raise ValueError."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not ok or not np.isfinite(value) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0; got {value!r}.")
-    return float(value)
+def check_number(name, value, *, minimum=0.0, inclusive=True, what=None):
+    """``float(value)``, finite and >= (or > when not ``inclusive``) ``minimum``;
+    else a ValueError naming ``what`` (default ``name``) and the value."""
+    bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what or name} must be a number {bound}, got {value!r}.") from None
+    if not math.isfinite(number) or number < minimum or (not inclusive and number == minimum):
+        raise ValueError(f"{what or name} must be a finite number {bound}, got {number}.")
+    return number
 
 
 def check_ignore_id(ignore_id, *, optional=False, allow_negative=False, name="ignore_id"):

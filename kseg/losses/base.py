@@ -18,19 +18,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kseg._checks import check_number  # noqa: F401  (kseg.losses.base.check_number)
 from kseg.losses.labels import check_ignore_id, squeeze_labels, valid_mask
-
-
-def check_number(name, value, *, minimum=0.0, inclusive=True, what=None):
-    """``float(value)``, finite and >= (or >) ``minimum``; else a ValueError naming ``name``."""
-    bound = f"{'>=' if inclusive else '>'} {minimum:g}"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what or name} must be a number {bound}, got {value!r}.") from None
-    if not math.isfinite(number) or number < minimum or (not inclusive and number == minimum):
-        raise ValueError(f"{what or name} must be a finite number {bound}, got {number}.")
-    return number
 
 
 def check_class_weights(class_weights):
