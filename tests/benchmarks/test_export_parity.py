@@ -1,9 +1,11 @@
 """The export parity benchmark (benchmarks/export_parity.py): a tiny real run
 and the table/flagging logic on hand-made rows."""
 
+import numpy as np
 import pytest
 
 import kseg.models
+from kseg.data.synthetic import synthetic_arrays
 from benchmarks import _common as C
 from benchmarks import export_parity as E
 
@@ -49,9 +51,20 @@ def test_summary_flags_rows_below_target_and_failures():
     assert cells[4][2] == "FAILED" and "conversion \\| failed" in cells[4][7]  # the pipe cannot split the cell
 
 
+def _miou_by_hand(predicted, target, num_classes):
+    """Mean IoU over classes in truth or prediction, counted with np.bincount (independent of kseg.metrics)."""
+    cm = np.bincount(target.ravel() * num_classes + predicted.ravel(), minlength=num_classes**2)
+    cm = cm.reshape(num_classes, num_classes)
+    union = cm.sum(0) + cm.sum(1) - np.diag(cm)
+    return float(np.mean(np.diag(cm)[union > 0] / union[union > 0]))
+
+
 @pytest.mark.slow
-def test_tiny_run_reports_every_format_and_fp32_matches_keras(tmp_path):
+def test_tiny_run_reports_every_format_and_fp32_matches_keras(tmp_path, monkeypatch):
     results_before = C.RESULTS.read_text() if C.RESULTS.exists() else None
+    trained = []
+    real_train = E.train
+    monkeypatch.setattr(E, "train", lambda *a, **k: trained.append(real_train(*a, **k)) or trained[-1])
     text, result = E.run(quick=True, models=["unet"], size=32, steps=2, quantizations=["none", "int8"],
                          workdir=tmp_path, log=lambda *args: None)
     rows = result["rows"]
@@ -69,7 +82,17 @@ def test_tiny_run_reports_every_format_and_fp32_matches_keras(tmp_path):
     for row in (fp32, int8, onnx):
         assert set(row["latency_ms"]) == {1, 2} and all(ms > 0 for ms in row["latency_ms"].values())
         assert row["below_target"] == (row["class_agreement_pct"] < E.TARGETS[row["format"]])
-    assert 0 <= fp32["train_pixel_accuracy"] <= 100 and 0 <= fp32["train_miou"] <= 1
+    # The reported scores, recomputed from the trained model and the data the benchmark used.
+    model, train_x, train_y, facts = trained[0]
+    predicted = np.argmax(model.predict(train_x.astype(np.float32), verbose=0), -1)
+    assert fp32["train_pixel_accuracy"] == pytest.approx(100 * np.mean(predicted == train_y))
+    assert fp32["train_miou"] == pytest.approx(_miou_by_hand(predicted, train_y, E.NUM_CLASSES))
+    val_x, val_y = synthetic_arrays(E.QUICK["val_images"], image_size=(32, 32), num_classes=E.NUM_CLASSES,
+                                    seed=0, split_index=1)
+    val_predicted = np.argmax(model.predict(val_x.astype(np.float32), verbose=0), -1)
+    for row in rows:
+        assert row["miou_keras"] == pytest.approx(_miou_by_hand(val_predicted, val_y, E.NUM_CLASSES), abs=1e-3)
+    assert fp32["miou_export"] == pytest.approx(fp32["miou_keras"] - fp32["miou_drop"])
     assert fp32["val_median_margin"] >= 0 and "median top-2 logit margin on val" in text
     lines = text.splitlines()
     header = "| " + " | ".join(E.COLUMNS) + " |"
