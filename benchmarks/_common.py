@@ -143,3 +143,82 @@ def figure_main(run, doc, quick_help, argv=None):
     print(text)
     if not args.no_append:
         append_results(text)
+
+
+# Results that outlive a run: a per-run cache, an archive beside a report, a report's hand-written part.
+
+def write_text(path, text):
+    """Write ``text`` to ``path`` atomically (``kseg._io``), creating its folder."""
+    from kseg._io import atomic_write_text
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+
+
+def cached_result(path, settings, hint="Pass another --workdir or delete its folder"):
+    """The JSON result stored at ``path`` (None if absent); stored under other ``settings``: ValueError."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as f:
+        stored = json.load(f)
+    if stored.get("settings") != settings:
+        raise ValueError(f"{path} was produced with other settings ({stored.get('settings')}); these runs would "
+                         f"not be comparable. {hint}: {path.parent}.")
+    return stored
+
+
+def archive_path(output):
+    """Where the results behind the report ``output`` are archived: the same name, ``.json``."""
+    return Path(output).with_suffix(".json")
+
+
+def load_archive(path, settings, what="a results archive", log=print):
+    """{name: result} of the archive at ``path`` whose ``settings`` equal ``settings``; others skipped (and said).
+
+    Raises:
+        ValueError: ``path`` exists but is not such an archive (``{"results": [{"name": ...}, ...]}``).
+    """
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            entries = json.load(f)["results"]
+        names = [entry["name"] for entry in entries]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not {what} ({type(error).__name__}: {error}); "
+                         "delete it or pass another --output.") from None
+    kept = {entry["name"]: entry for entry in entries if entry.get("settings") == settings}
+    skipped = [name for name in names if name not in kept]
+    if skipped:
+        log(f"{path}: not reusing {', '.join(skipped)} (produced with other settings)")
+    return kept
+
+
+def write_archive(path, results, archived, generator):
+    """Archive ``results`` plus the earlier same-settings ``archived`` results this run did not show."""
+    import json
+
+    shown = {r["name"] for r in results}
+    kept = results + [r for name, r in archived.items() if name not in shown]
+    write_text(path, json.dumps({"generator": generator, "results": kept}, indent=2) + "\n")
+
+
+HAND_WRITTEN = "## Conclusion"
+
+
+def keep_hand_written(path, text, heading=HAND_WRITTEN):
+    """``text`` plus the hand-written section (from ``heading`` on) of the report already at ``path``.
+
+    The table is regenerated on every run; the human reading of it stays
+    (check it still matches the new numbers).
+    """
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    start = old.find("\n" + heading)
+    return text if start < 0 else text.rstrip("\n") + "\n" + old[start:]

@@ -12,7 +12,8 @@ augmentation; all through ``kseg.workflows.train``):
 
 Each variant is evaluated on the validation split at the training input
 size (images resized to fit and padded with the ignore id, as in ``fit``):
-mIoU and boundary mIoU (``kseg.metrics.BoundaryIoU``, band width 3 px).
+mIoU and boundary mIoU (``kseg.metrics.BoundaryIoU``, band width 3 px), both
+by ``kseg.inference.evaluate(..., input_size=..., boundary_width=3)``.
 The full-resolution val mIoU that ``train`` computes is reported beside it.
 Params, GFLOPs (``kseg.models.flops``) and receptive field
 (``kseg.layers.receptive_field``) come from the graph; inference ms/image
@@ -30,7 +31,7 @@ does not retrain the others. Inference time does not depend on the
 weights, so it is measured on each architecture freshly built from the
 registry, all variants side by side in one run.
 
-    python -m benchmarks.upsampling_ablation --quick   # synthetic smoke run, ~3.5 CPU-minutes
+    python -m benchmarks.upsampling_ablation --quick   # synthetic smoke run at 32x32, one step per variant
     # reports/upsampling_ablation.md: CamVid at quarter scale, about 3 h on 2 CPU cores
     # (output stride 8 alone 75-85 min; finished variants are reused from the archive):
     python -m benchmarks.upsampling_ablation --data camvid:../shared/data/camvid \\
@@ -58,6 +59,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from benchmarks import _common  # noqa: E402
 from benchmarks._common import interleaved, load, machine, versions  # noqa: E402
 
 UPSAMPLING = ("unpool", "transposed", "bilinear", "nearest")
@@ -132,25 +134,16 @@ def train_config(variant, args, workdir):
 def evaluate_at_size(model, data, *, input_size, batch_size, ignore_id):
     """(mIoU, boundary mIoU, pixels) of ``model`` on ``data`` resized to fit ``input_size``.
 
-    Same view of the data as the validation pass of ``fit``: aspect kept,
-    padded with ``ignore_id`` (padding is never scored).
+    ``kseg.inference.evaluate`` at ``input_size``: the validation view of
+    ``fit`` (aspect kept, padded with the ignore id, never scored).
     """
-    from kseg import data as kdata
-    from kseg import metrics
+    from kseg.inference import evaluate, keras_predictor
 
-    num_classes = data.num_classes
-    pipeline = kdata.training_pipeline(data, input_size=tuple(input_size), batch_size=batch_size,
-                                       augment=False, shuffle=False, drop_remainder=False,
-                                       ignore_id=ignore_id)
-    cm = np.zeros((num_classes, num_classes), np.int64)
-    boundary = metrics.BoundaryIoU(num_classes, ignore_id=ignore_id, width=BOUNDARY_WIDTH)
-    for images, masks in pipeline:
-        pred = np.argmax(np.asarray(model.predict_on_batch(images)), axis=-1).astype(np.int32)
-        truth = masks.numpy()
-        cm += metrics.confusion_matrix(truth, pred, num_classes, ignore_id=ignore_id)
-        boundary.update(truth, pred)
-    miou = metrics.report_from_confusion(cm)["miou"]
-    return float(miou), boundary.result(), int(cm.sum())
+    if ignore_id != data.ignore_id:
+        raise ValueError(f"ignore_id {ignore_id} differs from the data's {data.ignore_id}: load the data with it.")
+    report = evaluate(keras_predictor(model), data, input_size=input_size, batch_size=batch_size,
+                      boundary_width=BOUNDARY_WIDTH, num_overlays=0)
+    return float(report["miou"]), report["boundary_miou"], int(np.sum(report["confusion_matrix"]))
 
 
 def run_variant(variant, args, workdir):
@@ -180,56 +173,26 @@ def run_variant(variant, args, workdir):
         best_epoch=int(result.best_epoch), train_seconds=float(result.seconds),
         model_path=result.model_path, finished=datetime.date.today().isoformat(), settings=settings_of(args),
     )
-    _atomic_write(workdir / variant.name / "result.json", json.dumps(out, indent=2))
+    _common.write_text(workdir / variant.name / "result.json", json.dumps(out, indent=2))
     return out
 
 
 def cached_result(variant, args, workdir):
     """The finished result of ``variant`` under ``workdir``, None if absent; mismatched settings raise."""
-    path = workdir / variant.name / "result.json"
-    if not path.is_file():
-        return None
-    with open(path, encoding="utf-8") as f:
-        stored = json.load(f)
-    if stored.get("settings") != settings_of(args):
-        raise ValueError(
-            f"{path} was produced with other settings ({stored.get('settings')}); these runs would not "
-            f"be comparable. Pass another --workdir or delete {path.parent}."
-        )
-    return stored
+    return _common.cached_result(workdir / variant.name / "result.json", settings_of(args))
 
 
-def archive_path(output):
-    """Where the results behind the report ``output`` are archived: the same name, ``.json``."""
-    return Path(output).with_suffix(".json")
+archive_path = _common.archive_path
 
 
 def load_archive(path, args):
     """{name: result} archived at ``path`` with the settings of ``args``; others are skipped (and said)."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            entries = json.load(f)["results"]
-        names = [entry["name"] for entry in entries]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{path} is not an ablation results archive ({type(error).__name__}: {error}); "
-                         "delete it or pass another --output.") from None
-    settings = settings_of(args)
-    kept = {entry["name"]: entry for entry in entries if entry.get("settings") == settings}
-    skipped = [name for name in names if name not in kept]
-    if skipped:
-        print(f"{path}: not reusing {', '.join(skipped)} (produced with other settings)")
-    return kept
+    return _common.load_archive(path, settings_of(args), what="an ablation results archive")
 
 
 def write_archive(path, results, archived):
     """Archive ``results`` plus the earlier same-settings ``archived`` results this run did not show."""
-    shown = {r["name"] for r in results}
-    kept = results + [r for name, r in archived.items() if name not in shown]
-    _atomic_write(path, json.dumps({"generator": "python -m benchmarks.upsampling_ablation",
-                                    "results": kept}, indent=2) + "\n")
+    _common.write_archive(path, results, archived, generator="python -m benchmarks.upsampling_ablation")
 
 
 def timing_model(result):
@@ -338,26 +301,8 @@ def provenance(results):
     return text + "".join(f". {note}" for note in notes)
 
 
-HAND_WRITTEN = "## Conclusion"
-
-
-def keep_hand_written(path, text):
-    """``text`` plus the hand-written ``## Conclusion`` section of the report already at ``path``.
-
-    The table is regenerated on every run; the human reading of it stays
-    (check it still matches the new numbers).
-    """
-    path = Path(path)
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    start = old.find("\n" + HAND_WRITTEN)
-    return text if start < 0 else text.rstrip("\n") + "\n" + old[start:]
-
-
-def _atomic_write(path, text):
-    from kseg._io import atomic_write_text
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, text)
+HAND_WRITTEN = _common.HAND_WRITTEN
+keep_hand_written = _common.keep_hand_written
 
 
 def parse_args(argv=None):
@@ -367,35 +312,36 @@ def parse_args(argv=None):
     parser.add_argument("--data", default=None, help="data spec (default camvid:../shared/data/camvid; "
                         "--quick: synthetic)")
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
-                        help="training and evaluation size (default 176 240; --quick: 64 64)")
+                        help="training and evaluation size (default 176 240; --quick: 32 32)")
     parser.add_argument("--epochs", type=int, default=None, help="default 30; --quick: 1")
     parser.add_argument("--steps-per-epoch", type=int, default=None,
-                        help="default: one pass over train; --quick: 2")
-    parser.add_argument("--batch-size", type=int, default=None, help="default 8; --quick: 4")
+                        help="default: one pass over train; --quick: 1")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 8; --quick: 2")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--class-weights", default="median_frequency",
                         choices=("median_frequency", "inverse_frequency", "none"))
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--segnet-filters", type=int, default=None, help="default 64 (paper); --quick: 8")
+    parser.add_argument("--segnet-filters", type=int, default=None, help="default 64 (paper); --quick: 4")
     parser.add_argument("--segnet-kernel", type=int, default=None, help="default 7 (paper); --quick: 3")
     parser.add_argument("--backbone", default="mobilenet_v2", help="deeplab_v3 backbone of the dilation group")
-    parser.add_argument("--aspp-filters", type=int, default=None, help="default 256; --quick: 16")
+    parser.add_argument("--aspp-filters", type=int, default=None, help="default 256; --quick: 8")
     parser.add_argument("--variants", default=None,
                         help="comma-separated variant or group names (upsampling, dilation); default all")
-    parser.add_argument("--timing-rounds", type=int, default=None, help="default 20; --quick: 3")
+    parser.add_argument("--timing-rounds", type=int, default=None, help="default 20; --quick: 2")
     parser.add_argument("--workdir", default=None,
                         help=f"per-variant runs and results (default {DEFAULT_WORKDIR}; --quick: a temporary folder)")
     parser.add_argument("--output", default=None, help=f"Markdown report (default {DEFAULT_OUTPUT}; "
                         f"--quick: {QUICK_OUTPUT})")
     parser.add_argument("--quick", action="store_true",
-                        help="synthetic data, 1 epoch of 2 steps, tiny widths: checks the command in ~2 min")
+                        help="synthetic data at 32x32, 1 epoch of 1 step, tiny widths: checks the command")
     args = parser.parse_args(argv)
     args.argv = argv
     quick = args.quick
-    defaults = dict(data=("synthetic", "camvid:../shared/data/camvid"), input_size=((64, 64), (176, 240)),
-                    epochs=(1, 30), steps_per_epoch=(2, None), batch_size=(4, 8), segnet_filters=(8, 64),
-                    segnet_kernel=(3, 7), aspp_filters=(16, 256), timing_rounds=(3, 20))
+    # --quick checks the command, not the methods: the smallest sizes that build every variant.
+    defaults = dict(data=("synthetic", "camvid:../shared/data/camvid"), input_size=((32, 32), (176, 240)),
+                    epochs=(1, 30), steps_per_epoch=(1, None), batch_size=(2, 8), segnet_filters=(4, 64),
+                    segnet_kernel=(3, 7), aspp_filters=(8, 256), timing_rounds=(2, 20))
     for name, (quick_value, full_value) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, quick_value if quick else full_value)
@@ -436,7 +382,7 @@ def main(argv=None):
         timings = time_inference(results, args.input_size, args.timing_rounds)
         text = markdown(results, timings, args, quick=args.quick, load_before=load_before, archive=archive)
         write_archive(archive, results, archived)
-        _atomic_write(output, keep_hand_written(output, text))
+        _common.write_text(output, keep_hand_written(output, text))
     finally:
         if temporary:
             shutil.rmtree(workdir, ignore_errors=True)

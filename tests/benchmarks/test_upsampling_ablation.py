@@ -34,7 +34,7 @@ def test_conclusion_restates_the_rankings_and_names_differing_leaders():
 
 def test_defaults_quick_versus_full_and_variant_selection():
     quick = ua.parse_args(["--quick"])
-    assert (quick.data, quick.input_size, quick.epochs, quick.steps_per_epoch) == ("synthetic", (64, 64), 1, 2)
+    assert (quick.data, quick.input_size, quick.epochs, quick.steps_per_epoch) == ("synthetic", (32, 32), 1, 1)
     full = ua.parse_args([])
     assert (full.data, full.input_size, full.epochs, full.segnet_filters) == (
         "camvid:../shared/data/camvid", (176, 240), 30, 64)
@@ -64,9 +64,10 @@ def test_quick_run_writes_a_table_with_every_variant(quick_run):
     assert list(rows) == ALL
     results = {name: json.loads((work / name / "result.json").read_text()) for name in ALL}
     params = {name: r["params"] for name, r in results.items()}
-    # Only the transposed decoder has weights in its upsampler: 4 x (4*4*8*8 + 8) at 8 filters.
+    # Only the transposed decoder has weights in its upsampler: 4 stages x (4*4*f*f + f) at f filters.
+    f = ua.parse_args(["--quick"]).segnet_filters
     assert params["segnet_basic_bilinear"] == params["segnet_basic_nearest"] == params["segnet_basic_unpool"]
-    assert params["segnet_basic_transposed"] - params["segnet_basic_unpool"] == 4 * (16 * 8 * 8 + 8)
+    assert params["segnet_basic_transposed"] - params["segnet_basic_unpool"] == 4 * (16 * f * f + f)
     for name, r in results.items():
         # The NumPy evaluation at the run size agrees with fit's own val mIoU of the kept checkpoint.
         assert r["val_miou"] == pytest.approx(r["fit_val_miou"], abs=2e-3), name
