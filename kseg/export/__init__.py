@@ -2,7 +2,8 @@
 
 * ``export_saved_model``: ``<base>/<name>/<version>/`` with signatures
   ``serving_default`` (uint8 images) and ``predict_encoded`` (PNG/JPEG
-  bytes), warmup requests and labels; published atomically.
+  bytes), warmup requests and labels; published atomically;
+  ``tile_size=(H, W)`` serves large images in sliding windows.
 * ``write_models_config``: TF Serving ``models.config`` for several models.
 * ``export_tflite``: uint8 ``[1, H, W, C]`` -> class map ``[1, H, W]``,
   builtin ops only, fp32/fp16/dynamic/int8.

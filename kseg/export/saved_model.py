@@ -25,7 +25,7 @@ from kseg.export.metadata import LABELS_FILENAME, METADATA_FILENAME, export_meta
 from kseg.export.publish import check_name, list_versions, publish, remove_stale_temporaries, temporary_dir
 from kseg.export.signature_graphs import serving_functions
 from kseg.export.warmup import WARMUP_FILENAME, warmup_image, write_warmup_requests
-from kseg.models.tiling import SlidingWindow
+from kseg.models.tiling import SlidingWindow, check_overlap, check_tile_size
 
 __all__ = [
     "LABELS_FILENAME", "METADATA_FILENAME", "check_name", "export_saved_model", "list_versions", "serving_functions",
@@ -149,7 +149,8 @@ def export_saved_model(
     spec = _graph.inspect_model(model, size_divisor)
     tiler = None
     if tile_size is not None:
-        tiler = SlidingWindow(model, tile_size, tile_overlap, size_divisor=spec.size_divisor, name="sliding_window")
+        tiler = SlidingWindow(model, check_tile_size(tile_size), check_overlap(tile_overlap, "tile_overlap"),
+                              size_divisor=spec.size_divisor, name="sliding_window")
     class_names = resolve_class_names(class_names, spec.num_classes)
     model_dir = check_writable_dir(os.path.join(os.fspath(base_dir), name), "model directory")
     remove_stale_temporaries(model_dir)

@@ -18,7 +18,7 @@ from kseg import _compat
 from kseg._io import atomic_write_bytes, check_writable_dir
 from kseg.export import _graph
 from kseg.export.labels import resolve_class_names, write_labels
-from kseg.models.tiling import with_tiling
+from kseg.models.tiling import check_overlap, check_tile_size, with_tiling
 from kseg.serving import signatures as sig
 
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
@@ -226,7 +226,8 @@ def export_tflite(
     check_writable_dir(directory, "output directory")
     if tile_size is not None:
         divisor = _graph.inspect_model(model, size_divisor).size_divisor
-        model = with_tiling(model, tile_size, tile_overlap, size_divisor=divisor)
+        model = with_tiling(model, check_tile_size(tile_size), check_overlap(tile_overlap, "tile_overlap"),
+                            size_divisor=divisor)
         size_divisor = None
     spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
     input_size = _check_input_size(input_size, spec)

@@ -40,17 +40,19 @@ def tile_stride(tile, overlap):
     return max(1, int(tile * (1.0 - overlap)))
 
 
-def _check_tile_size(tile_size):
+def check_tile_size(tile_size, name="tile_size"):
+    """``tile_size`` as ``(height, width)`` ints, or ValueError naming ``name``."""
     if (not isinstance(tile_size, (tuple, list)) or len(tile_size) != 2
             or not all(is_int(v) and v >= 1 for v in tile_size)):
-        raise ValueError(f"tile_size must be (height, width), two positive ints; got {tile_size!r}.")
+        raise ValueError(f"{name} must be (height, width), two positive ints; got {tile_size!r}.")
     return (int(tile_size[0]), int(tile_size[1]))
 
 
-def _check_overlap(overlap):
+def check_overlap(overlap, name="overlap"):
+    """``overlap`` as a float in [0, 1), or ValueError naming ``name``."""
     ok = isinstance(overlap, (int, float)) and not isinstance(overlap, bool)
     if not ok or not 0.0 <= overlap < 1.0:
-        raise ValueError(f"tile_overlap must be a number with 0 <= overlap < 1; got {overlap!r}.")
+        raise ValueError(f"{name} must be a number with 0 <= {name} < 1; got {overlap!r}.")
     return float(overlap)
 
 
@@ -84,8 +86,8 @@ class SlidingWindow(keras.layers.Layer):
         super().__init__(**kwargs)
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
-        self.tile_size = _check_tile_size(tile_size)
-        self.overlap = _check_overlap(overlap)
+        self.tile_size = check_tile_size(tile_size)
+        self.overlap = check_overlap(overlap)
         self.size_divisor = positive_int(size_divisor, "size_divisor")
         bad = [t for t in self.tile_size if t % self.size_divisor]
         if bad:

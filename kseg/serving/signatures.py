@@ -11,6 +11,9 @@ serving_default    images: uint8 [N, H, W, 3]       classes: int32 [N, H, W];
 predict_encoded    image_bytes: string [N]          classes: int32 [N, Hmax, Wmax] padded with -1;
                    (PNG or JPEG)                    heights: int32 [N]; widths: int32 [N]
 =================  ===============================  ==============================================
+
+``serving_default`` answers INVALID_ARGUMENT (``images: expected 3 channels,
+got 6``) for an image whose channel count is not the model's.
 """
 
 SERVING_DEFAULT = "serving_default"

@@ -77,7 +77,7 @@ def test_tiled_serving_default_refuses_another_channel_count(tiled_export):
 
 
 def test_bad_tile_arguments_are_refused_before_writing(toy_model, tmp_path):
-    with pytest.raises(ValueError, match="tile_overlap must be a number with 0 <= overlap < 1; got 1.5"):
+    with pytest.raises(ValueError, match="tile_overlap must be a number with 0 <= tile_overlap < 1; got 1.5"):
         export_saved_model(toy_model, tmp_path, "toy", tile_size=TILE, tile_overlap=1.5, warmup=False)
     with pytest.raises(ValueError, match=r"tile_size \(30, 48\) must be multiples of the model's size divisor 4"):
         export_saved_model(toy_model, tmp_path, "toy", tile_size=(30, 48), warmup=False)
@@ -112,6 +112,7 @@ def test_tflite_tiled_at_a_fixed_large_size_is_builtin_and_matches_the_saved_mod
     assert np.all((top2[..., 1] - top2[..., 0])[differ] < 2e-3)
 
 
+@pytest.mark.slow  # a .tflite conversion and a predict run (~50 s on 2 busy cores)
 def test_cli_tile_flags(tmp_path, capsys):
     from ai_edge_litert.interpreter import Interpreter
     from pipelines import export as export_cli

@@ -114,9 +114,9 @@ def _dynamic_map(layer):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(tile_size=(32, 48), overlap=1.0), "tile_overlap must be a number with 0 <= overlap < 1; got 1.0"),
-        (dict(tile_size=(32, 48), overlap=-0.1), "tile_overlap must be a number with 0 <= overlap < 1; got -0.1"),
-        (dict(tile_size=(32, 48), overlap="0.2"), "tile_overlap must be a number"),
+        (dict(tile_size=(32, 48), overlap=1.0), "overlap must be a number with 0 <= overlap < 1; got 1.0"),
+        (dict(tile_size=(32, 48), overlap=-0.1), "overlap must be a number with 0 <= overlap < 1; got -0.1"),
+        (dict(tile_size=(32, 48), overlap="0.2"), "overlap must be a number"),
         (dict(tile_size=(0, 48)), r"tile_size must be \(height, width\), two positive ints; got \(0, 48\)"),
         (dict(tile_size=32), "tile_size must be"),
         (dict(tile_size=(32.0, 48)), "tile_size must be"),
