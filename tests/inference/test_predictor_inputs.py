@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kseg.export import export_saved_model
+from kseg.export import export_saved_model, export_tflite
 from kseg.inference import keras_predictor, load_predictor, predict_files
 
 SIZE = 16
@@ -35,12 +35,15 @@ def predictors(rgb_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("predictors")
     rgb_model.save(root / "m.keras")
     saved = export_saved_model(rgb_model, root / "saved", "toy", max_image_size=64, warmup=False)
+    export_tflite(rgb_model, root / "m.tflite", input_size=(SIZE, SIZE))
     return {"keras_predictor": keras_predictor(rgb_model),
             "load_predictor(.keras)": load_predictor(root / "m.keras"),
-            "load_predictor(SavedModel)": load_predictor(saved)}
+            "load_predictor(SavedModel)": load_predictor(saved),
+            "load_predictor(.tflite)": load_predictor(root / "m.tflite")}
 
 
-NAMES = ["keras_predictor", "load_predictor(.keras)", "load_predictor(SavedModel)"]
+NAMES = ["keras_predictor", "load_predictor(.keras)", "load_predictor(SavedModel)",
+         "load_predictor(.tflite)"]
 
 
 @pytest.mark.parametrize("name", NAMES)
