@@ -143,3 +143,10 @@ def test_cli_tile_flags(tmp_path, capsys):
                              "--tile", "32", "32", "--tile-overlap", "0.5"]) == 0
     classes = tf.io.decode_png((tmp_path / "pred" / "big_classes.png").read_bytes()).numpy()[..., 0]
     np.testing.assert_array_equal(classes, expected[0])
+
+
+def test_load_predictor_tiles_keras_models_only(exported):
+    from kseg.inference import load_predictor
+
+    with pytest.raises(ValueError, match="--tile applies to .keras models; .* runs as exported"):
+        load_predictor(exported[2], tile=(32, 32))
