@@ -23,9 +23,10 @@ import tensorflow as tf
 
 from kseg._io import check_writable_dir
 from kseg._checks import positive_int
+from kseg._nested import unwrap_config, wrapper_config
 from kseg.export import _graph
 from kseg.export.labels import resolve_class_names, write_labels
-from kseg.export.tflite import SCORES, _check_input_size, _spec_for_size, labels_path_for
+from kseg.export.tflite import SCORES, check_input_size, spec_for_size, labels_path_for
 from kseg.serving import signatures as sig
 
 INSTALL_HINT = 'pip install "kseg[onnx]"'
@@ -79,19 +80,12 @@ class ServingClasses(keras.Model):
         return outputs
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            model=keras.saving.serialize_keras_object(self.model),
-            size_divisor=self.size_divisor,
-            include_scores=self.include_scores,
-        )
-        return config
+        return wrapper_config(super().get_config(), self.model, size_divisor=self.size_divisor,
+                              include_scores=self.include_scores)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(config["model"])
-        return cls(**config)
+        return cls(**unwrap_config(config))
 
 
 def onnx_ops(model):
@@ -178,8 +172,8 @@ def export_onnx(
     _require_onnx()
     spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
     if input_size is not None:
-        input_size = _check_input_size(input_size, spec)
-        spec = _spec_for_size(model, input_size, size_divisor)
+        input_size = check_input_size(input_size, spec)
+        spec = spec_for_size(model, input_size, size_divisor)
     elif spec.fixed_size is None and size_divisor is None:
         spec = _graph.inspect_model(model)
     class_names = resolve_class_names(class_names, spec.num_classes)
@@ -249,9 +243,9 @@ def onnx_parity(model, onnx_path, images, *, num_threads=1, masks=None, ignore_i
     """
     import numpy as np
 
-    from kseg.export.parity import _check_images, class_agreement, max_abs_diff, mean_iou, reference_logits
+    from kseg.export.parity import check_images, class_agreement, max_abs_diff, mean_iou, reference_logits
 
-    images = _check_images(images)
+    images = check_images(images)
     session = onnx_session(onnx_path, num_threads)
     names = [output.name for output in session.get_outputs()]
     results = [dict(zip(names, session.run(None, {sig.IMAGES: image[None]}))) for image in images]

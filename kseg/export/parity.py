@@ -52,7 +52,8 @@ def mean_iou(predicted, target, num_classes, ignore_id=255):
     return float(scores.mean_iou(cm))
 
 
-def _check_images(images):
+def check_images(images):
+    """``images`` as a uint8 ``[N, H, W, C]`` array, or a ValueError saying what they are."""
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"images must be uint8 [N, H, W, C], got {images.dtype} {images.shape}.")
@@ -62,7 +63,7 @@ def _check_images(images):
 def reference_logits(model, images, size_divisor=None):
     """Keras logits float32 ``[N, H, W, K]`` for uint8 ``images``, through the
     same resize rules the exports use (inference mode)."""
-    images = _check_images(images)
+    images = check_images(images)
     spec = _graph.inspect_model(model, size_divisor)
     return _graph.predict_logits(model, spec, tf.constant(images)).numpy()
 
@@ -74,7 +75,7 @@ def saved_model_parity(model, export_dir, images):
         dict: ``class_agreement_pct``, ``max_abs_probability_diff`` (None when
         probabilities were not exported), ``num_pixels``.
     """
-    images = _check_images(images)
+    images = check_images(images)
     loaded = tf.saved_model.load(os.fspath(export_dir))
     outputs = loaded.signatures[sig.SERVING_DEFAULT](**{sig.IMAGES: tf.constant(images)})
     logits = reference_logits(model, images)
@@ -108,7 +109,7 @@ def tflite_parity(model, tflite_path, images, *, num_threads=1, masks=None, igno
     """
     from kseg.export.tflite_runtime import TFLiteRunner
 
-    images = _check_images(images)
+    images = check_images(images)
     runner = TFLiteRunner(tflite_path, num_threads=num_threads)
     outputs = runner.outputs(images)  # refuses images of another size than the file's
     timings = []
@@ -148,7 +149,7 @@ def tflite_report(
     """
     from kseg.export.tflite import export_tflite
 
-    images = _check_images(images)
+    images = check_images(images)
     rows = []
     with tempfile.TemporaryDirectory(prefix="kseg-report-") as workdir:
         for quantize in quantizations:

@@ -104,7 +104,8 @@ def representative_images(data, input_size, channels, limit=MAX_REPRESENTATIVE_I
     return images
 
 
-def _check_input_size(input_size, spec):
+def check_input_size(input_size, spec):
+    """``(H, W)`` of a fixed-size export: ``input_size`` checked, or the model's own fixed size."""
     if input_size is None:
         if spec.fixed_size is None:
             raise ValueError("input_size=(H, W) is required: the model takes any size but a .tflite has a fixed one.")
@@ -117,7 +118,7 @@ def _check_input_size(input_size, spec):
     return (int(input_size[0]), int(input_size[1]))
 
 
-def _spec_for_size(model, input_size, size_divisor):
+def spec_for_size(model, input_size, size_divisor):
     """ModelSpec; a dynamic model that already answers at input_size needs no resize."""
     spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
     if spec.fixed_size is None and size_divisor is None:
@@ -230,8 +231,8 @@ def export_tflite(
                             size_divisor=divisor)
         size_divisor = None
     spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
-    input_size = _check_input_size(input_size, spec)
-    spec = _spec_for_size(model, input_size, size_divisor)
+    input_size = check_input_size(input_size, spec)
+    spec = spec_for_size(model, input_size, size_divisor)
     class_names = resolve_class_names(class_names, spec.num_classes)
     representative = None
     if quantize == "int8":

@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from kseg._checks import is_int, positive_int
+from kseg._nested import unwrap_config, wrapper_config
 
 
 def window_starts(size, window, stride):
@@ -111,21 +112,12 @@ class SlidingWindow(keras.layers.Layer):
         return (*tuple(input_shape)[:3], self.num_classes)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            model=keras.saving.serialize_keras_object(self.model),
-            tile_size=list(self.tile_size),
-            overlap=self.overlap,
-            size_divisor=self.size_divisor,
-        )
-        return config
+        return wrapper_config(super().get_config(), self.model, tile_size=list(self.tile_size),
+                              overlap=self.overlap, size_divisor=self.size_divisor)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(config["model"])
-        config["tile_size"] = tuple(config["tile_size"])
-        return cls(**config)
+        return cls(**unwrap_config(config, tile_size=tuple))
 
     def call(self, inputs, training=None):
         return self.map_bands(inputs, lambda logits: logits, training=training)
