@@ -1,0 +1,125 @@
+"""The speed/accuracy table of every shipped CamVid model: the table a user reads to pick one.
+
+For the newest version of each model in ``SHIPPED`` that exists under
+``saved_models/``: test mIoU of its SavedModel over the whole test split (the
+number ``python -m pipelines.evaluate --model saved_models/NAME/V --data
+camvid:../shared/data/camvid --split test`` prints), parameters and GFLOPs at
+360x480 (the architecture rebuilt from its training config; a model trained
+at reduced ``input_scale`` is counted at the scale it runs at), file sizes,
+and the batch-1 CPU latency at 360x480 of the SavedModel's
+``serving_default`` and of its fp32 and int8 TFLite files, all measured side
+by side in one process (interleaved rounds, median; ``benchmarks._common``).
+
+Run: ``python -m benchmarks.camvid_models [--quick] [--no-append]``
+(``--quick``: 8 test images and 3 timing rounds, for a smoke run).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from benchmarks import _common as C  # noqa: E402
+
+DATA = "camvid:" + os.fspath(C.REPO.parent / "shared" / "data" / "camvid")
+SIZE = (360, 480)
+# Shipped model name -> the config it was trained with (its last training stage).
+SHIPPED = {
+    "camvid_unet": "configs/camvid_unet_finetune.yaml",
+    "camvid_dabnet": "configs/camvid_dabnet.yaml",
+}
+ARTEFACTS = (("SavedModel", None), ("TFLite fp32", "model_fp32.tflite"), ("TFLite int8", "model_int8.tflite"))
+
+
+def latest_version(name, base=C.REPO / "saved_models"):
+    """``saved_models/<name>/<highest integer version>`` or None when none is published."""
+    from kseg.export import list_versions
+
+    versions = list_versions(base, name)
+    return Path(base) / name / str(versions[-1]) if versions else None
+
+
+def size_and_flops(config_path):
+    """(parameters, GFLOPs at 360x480) of the network a config trains, at the scale it runs."""
+    import kseg
+    from kseg.workflows import read_config_file
+
+    # The file as written: its init_weights (an earlier stage's run folder) need not exist here.
+    config = read_config_file(C.REPO / config_path)
+    model = kseg.models.build(config["model"], num_classes=11, **config.get("model_kwargs", {}))
+    scale = config.get("input_scale") or 1.0
+    run_size = (round(SIZE[0] * scale), round(SIZE[1] * scale), 3)
+    return model.count_params(), kseg.models.flops(model, run_size) / 1e9
+
+
+def _file_mb(path):
+    path = Path(path)
+    if path.is_dir():  # the SavedModel without the TFLite files stored beside it
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and p.suffix != ".tflite") / 1e6
+    return path.stat().st_size / 1e6
+
+
+def rows(quick):
+    from kseg import data as kdata
+    from kseg.inference import evaluate, load_predictor
+
+    test = kdata.load(DATA, "test")
+    image = next(test.dataset.as_numpy_iterator())[0][None]
+    if image.shape[1:3] != SIZE:
+        raise ValueError(f"{DATA} test images are {image.shape[1:3]}, expected {SIZE}.")
+    found, predictors = [], {}
+    for name, config in SHIPPED.items():
+        version = latest_version(name)
+        if version is None:
+            print(f"{name}: no version under saved_models/ yet; skipped")
+            continue
+        report = evaluate(load_predictor(version), test, max_images=8 if quick else None, num_overlays=0)
+        params, gflops = size_and_flops(config)
+        found.append((name, version, report, params, gflops))
+        for label, filename in ARTEFACTS:
+            path = version if filename is None else version / filename
+            if path.exists():
+                predictor = load_predictor(path)
+                predictors[(name, label)] = (predictor, path)
+    timings = C.interleaved(
+        {key: (lambda p=p: p.classes(image)) for key, (p, _) in predictors.items()},
+        warmup=1, rounds=3 if quick else 15,
+    )
+    table_rows = []
+    for name, version, report, params, gflops in found:
+        cells = []
+        for label, _ in ARTEFACTS:
+            key = (name, label)
+            if key in timings:
+                cells.append(f"{1000 * timings[key]:.0f} ms / {_file_mb(predictors[key][1]):.1f} MB")
+            else:
+                cells.append("n/a")
+        table_rows.append((f"`{version.relative_to(C.REPO)}`", f"{100 * report['miou']:.1f}",
+                           f"{report['num_images']}", f"{params:,}", f"{gflops:.1f}", *cells))
+    return table_rows
+
+
+def run(quick):
+    load_before = C.load()
+    header = ("model", "test mIoU", "test images", "parameters", "GFLOPs @ 360x480",
+              *(f"{label} latency / size" for label, _ in ARTEFACTS))
+    body = C.table(header, rows(quick))
+    text = C.section(
+        "CamVid models: speed/accuracy (issue 16)", quick=quick, load_before=load_before,
+        settings=f"batch-1 {SIZE[0]}x{SIZE[1]} CamVid test image, CPU; SavedModel on the TF runtime, TFLite in "
+                 "the ai-edge-litert interpreter; latency = median of interleaved rounds.",
+        body=body,
+    )
+    return text, body
+
+
+def main(argv=None):
+    C.figure_main(run, __doc__, "8 test images, 3 timing rounds", argv)
+
+
+if __name__ == "__main__":
+    main()
