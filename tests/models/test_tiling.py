@@ -102,7 +102,12 @@ def test_map_bands_reduces_each_band_to_the_same_classes(model, tiled):
     images = _image(70, 130)
     layer = tiled.get_layer("sliding_window")
     classes = _dynamic_map(layer)(images).numpy()
-    np.testing.assert_array_equal(classes, np.argmax(_reference(model, images, (32, 48), 0.25), axis=-1))
+    reference = _reference(model, images, (32, 48), 0.25)
+    # Exact where the answer is numerically decided: float sums in another order may flip a near-tie.
+    top2 = np.sort(reference, axis=-1)[..., -2:]
+    decided = top2[..., 1] - top2[..., 0] > 1e-3 * np.maximum(1.0, np.abs(top2[..., 1]))
+    assert decided.mean() > 0.99
+    np.testing.assert_array_equal(classes[decided], np.argmax(reference, axis=-1)[decided])
 
 
 def _dynamic_map(layer):
