@@ -51,7 +51,7 @@ def test_load_images_from_data_spec():
     [
         (["--format", "tflite", "--quantize", "int8"], "needs --data"),
         (["--quantize", "fp16"], "tflite only"),
-        (["--format", "onnx"], "invalid choice"),
+        (["--format", "coreml"], "invalid choice"),
         (["--version", "-2"], ">= 0"),
     ],
 )
