@@ -115,6 +115,15 @@ def interleaved(candidates, *, warmup=1, rounds=5):
     return {name: float(np.median(values)) for name, values in times.items()}
 
 
+def artefact_size_mb(path):
+    """Size in MB (1e6 bytes) of a file, or of a SavedModel directory without the
+    ``.tflite`` files stored beside it in the same version folder."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and p.suffix != ".tflite") / 1e6
+    return path.stat().st_size / 1e6
+
+
 def table(header, rows):
     """Markdown table lines from a header tuple and row tuples (already formatted)."""
     return [

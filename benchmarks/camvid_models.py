@@ -56,13 +56,6 @@ def size_and_flops(config_path):
     return model.count_params(), kseg.models.flops(model, run_size) / 1e9
 
 
-def _file_mb(path):
-    path = Path(path)
-    if path.is_dir():  # the SavedModel without the TFLite files stored beside it
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and p.suffix != ".tflite") / 1e6
-    return path.stat().st_size / 1e6
-
-
 def rows(quick):
     from kseg import data as kdata
     from kseg.inference import evaluate, load_predictor
@@ -95,7 +88,7 @@ def rows(quick):
         for label, _ in ARTEFACTS:
             key = (name, label)
             if key in timings:
-                cells.append(f"{1000 * timings[key]:.0f} ms / {_file_mb(predictors[key][1]):.1f} MB")
+                cells.append(f"{1000 * timings[key]:.0f} ms / {C.artefact_size_mb(predictors[key][1]):.1f} MB")
             else:
                 cells.append("n/a")
         table_rows.append((f"`{version.relative_to(C.REPO)}`", f"{100 * report['miou']:.1f}",

@@ -23,6 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from benchmarks._common import artefact_size_mb  # noqa: E402
+
 
 def first_images(spec, split, count):
     """uint8 images ``[N, H, W, 3]``, int32 masks ``[N, H, W]`` and the data's ignore id."""
@@ -40,12 +42,6 @@ def first_images(spec, split, count):
     return np.stack(images), np.stack(masks), data.ignore_id
 
 
-def _size_mb(path):
-    path = Path(path)
-    files = [p for p in path.rglob("*") if p.is_file() and p.suffix != ".tflite"] if path.is_dir() else [path]
-    return sum(p.stat().st_size for p in files) / 1e6
-
-
 def rows_for(keras_path, version_dir, images, masks, ignore_id, threads):
     import keras
     import tensorflow as tf
@@ -60,7 +56,7 @@ def rows_for(keras_path, version_dir, images, masks, ignore_id, threads):
     loaded = tf.saved_model.load(os.fspath(version_dir))
     classes = loaded.signatures[sig.SERVING_DEFAULT](**{sig.IMAGES: tf.constant(images)})[sig.CLASSES].numpy()
     miou = parity.mean_iou(classes, masks, num_classes, ignore_id)
-    rows = [dict(file="SavedModel (`serving_default`)", size_mb=_size_mb(version_dir),
+    rows = [dict(file="SavedModel (`serving_default`)", size_mb=artefact_size_mb(version_dir),
                  agreement=parity.class_agreement(logits.argmax(-1), classes), miou=miou,
                  drop=keras_miou - miou, latency_ms=None)]
     for path in sorted(Path(version_dir).glob("*.tflite")):
