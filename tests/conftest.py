@@ -18,3 +18,19 @@ def camvid_root():
             pytest.fail(f"{message}; CI is set, so the CamVid tests must run", pytrace=False)
         pytest.skip(message)
     return CAMVID_ROOT
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest -n N --dist loadgroup`` (the README command), keep together the tests of a
+    module that share a module- or session-scoped fixture, so each worker builds it at most once
+    per module; every other test is scheduled on its own, so one file's many parametrized cases
+    (a model matrix, say) spread over the workers."""
+    for item in items:
+        fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        if any(d.scope in ("module", "package", "session") for defs in fixtures.values() for d in defs
+               if d.argname not in _UBIQUITOUS):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+# Session fixtures every test can see and that cost nothing (pytest's own).
+_UBIQUITOUS = {"tmp_path_factory", "tmpdir_factory", "monkeypatch", "cache", "worker_id", "testrun_uid"}
