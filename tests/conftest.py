@@ -20,6 +20,7 @@ def camvid_root():
     return CAMVID_ROOT
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks (its loadgroup hook)
 def pytest_collection_modifyitems(config, items):
     """Under ``pytest -n N --dist loadgroup`` (the README command), keep together the tests of a
     module that share a module- or session-scoped fixture, so each worker builds it at most once
