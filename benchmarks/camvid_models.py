@@ -7,7 +7,8 @@ camvid:../shared/data/camvid --split test`` prints), parameters and GFLOPs at
 360x480 (the architecture rebuilt from its training config; a model trained
 at reduced ``input_scale`` is counted at the scale it runs at), file sizes,
 and the batch-1 CPU latency at 360x480 of the SavedModel's
-``serving_default`` and of its fp32 and int8 TFLite files, all measured side
+``serving_default`` and of its fp32, int8 and dynamic-range TFLite files
+(those it ships), all measured side
 by side in one process (interleaved rounds, median; ``benchmarks._common``).
 
 Run: ``python -m benchmarks.camvid_models [--quick] [--no-append]``
@@ -32,7 +33,9 @@ SHIPPED = {
     "camvid_unet": "configs/camvid_unet_finetune.yaml",
     "camvid_dabnet": "configs/camvid_dabnet.yaml",
 }
-ARTEFACTS = (("SavedModel", None), ("TFLite fp32", "model_fp32.tflite"), ("TFLite int8", "model_int8.tflite"))
+THREADS = os.cpu_count() or 1
+ARTEFACTS = (("SavedModel", None), ("TFLite fp32", "model_fp32.tflite"), ("TFLite int8", "model_int8.tflite"),
+             ("TFLite dynamic", "model_dynamic.tflite"))
 
 
 def latest_version(name, base=C.REPO / "saved_models"):
@@ -58,7 +61,7 @@ def size_and_flops(config_path):
 
 def rows(quick):
     from kseg import data as kdata
-    from kseg.inference import evaluate, load_predictor
+    from kseg.inference import evaluate, load_predictor, tflite_predictor
 
     test = kdata.load(DATA, "test")
     image = next(test.dataset.as_numpy_iterator())[0][None]
@@ -76,7 +79,8 @@ def rows(quick):
         for label, filename in ARTEFACTS:
             path = version if filename is None else version / filename
             if path.exists():
-                predictor = load_predictor(path)
+                # Both runtimes on every core, as a user on this machine would run them.
+                predictor = load_predictor(path) if filename is None else tflite_predictor(path, num_threads=THREADS)
                 predictors[(name, label)] = (predictor, path)
     timings = C.interleaved(
         {key: (lambda p=p: p.classes(image)) for key, (p, _) in predictors.items()},
@@ -104,7 +108,7 @@ def run(quick):
     text = C.section(
         "CamVid models: speed/accuracy (issue 16)", quick=quick, load_before=load_before,
         settings=f"batch-1 {SIZE[0]}x{SIZE[1]} CamVid test image, CPU; SavedModel on the TF runtime, TFLite in "
-                 "the ai-edge-litert interpreter; latency = median of interleaved rounds.",
+                 f"the ai-edge-litert interpreter with {THREADS} threads; latency = median of interleaved rounds.",
         body=body,
     )
     return text, body

@@ -2,6 +2,13 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Under pytest-xdist, N workers share the cores: give each TensorFlow (and the
+# subprocesses it starts) its share instead of N pools that each spin on every core.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1 and os.environ.get("KSEG_TEST_SHARE_CORES", "1") == "1":
+    _share = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _share)
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", _share)
 
 import pytest  # noqa: E402
 

@@ -59,6 +59,21 @@ def test_atomic_path_moves_the_written_file_into_place(tmp_path):
     assert os.listdir(tmp_path) == ["m.keras"]
 
 
+def test_atomic_files_get_the_permissions_of_a_plain_open(tmp_path):
+    """Not mkstemp's 0600: a published model must be readable by the serving user."""
+    old = os.umask(0o022)
+    try:
+        with open(tmp_path / "plain", "wb"):
+            pass
+        _io.atomic_write_text(tmp_path / "atomic.txt", "x")
+        with _io.atomic_path(tmp_path / "m.keras", suffix=".keras") as tmp:
+            open(tmp, "wb").close()
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"plain": 0o644, "atomic.txt": 0o644, "m.keras": 0o644}, modes
+
+
 def test_check_writable_dir_creates_the_folder_and_names_it_in_errors(tmp_path):
     made = tmp_path / "a" / "b"
     assert _io.check_writable_dir(made) == str(made) and made.is_dir()

@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 
-import kseg.models
 import toy_models
 from kseg import export
 from kseg.export import onnx as kseg_onnx
@@ -203,28 +202,4 @@ def test_cli_format_onnx(tmp_path, toy_model, capsys, rng):
     assert "--quantize applies to --format tflite only" in capsys.readouterr().err
 
 
-# Export (tf2onnx) takes 5-40 s per zoo model on 2 CPU cores; random init, so
-# the check is the conversion, not training. Sizes as in test_model_matrix.
-ZOO_SIZE = 64
-FAST_ZOO_MODELS = ("unet",)
-
-
-def _small_zoo_model(name):
-    from kseg.models.small import SMALL_CONFIGS
-
-    keras.utils.set_random_seed(0)
-    return kseg.models.build(name, num_classes=3, input_shape=(None, None, 3), **SMALL_CONFIGS[name])
-
-
-@pytest.mark.parametrize(
-    "name", [name if name in FAST_ZOO_MODELS else pytest.param(name, marks=pytest.mark.slow)
-             for name in kseg.models.available()],
-)
-def test_every_zoo_model_matches_keras_in_onnx_runtime(name, tmp_path):
-    model = _small_zoo_model(name)
-    images = np.random.default_rng(0).integers(0, 256, (2, ZOO_SIZE, ZOO_SIZE, 3), dtype=np.uint8)
-    path = export.export_onnx(model, tmp_path / f"{name}.onnx", input_size=(ZOO_SIZE, ZOO_SIZE), include_scores=True)
-    report = export.onnx_parity(model, path, images, min_runs=1)
-    assert report["class_agreement_pct"] == 100.0, report
-    assert report["max_abs_logit_diff"] < 1e-4, report
-    assert not [op for op in export.onnx_ops(path) if ":" in op]
+# Every zoo model's ONNX export is checked in tests/export/test_model_matrix.py.
