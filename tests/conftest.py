@@ -27,17 +27,30 @@ def camvid_root():
     return CAMVID_ROOT
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks (its loadgroup hook)
-def pytest_collection_modifyitems(config, items):
+def pytest_itemcollected(item):
     """Under ``pytest -n N --dist loadgroup`` (the README command), keep together the tests of a
     module that share a module- or session-scoped fixture, so each worker builds it at most once
     per module; every other test is scheduled on its own, so one file's many parametrized cases
-    (a model matrix, say) spread over the workers."""
-    for item in items:
-        fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-        if any(d.scope in ("module", "package", "session") for defs in fixtures.values() for d in defs
-               if d.argname not in _UBIQUITOUS):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    (a model matrix, say) spread over the workers. Marked as each item is collected, before
+    xdist's ``pytest_collection_modifyitems`` reads the marks."""
+    fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    if any(d.scope in ("module", "package", "session") for defs in fixtures.values() for d in defs
+           if d.argname not in _UBIQUITOUS):
+        item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def pytest_collection_finish(session):
+    """Say so when xdist ignored the groups (pytest-xdist#1386: pytest 9.2 node ids), instead of
+    letting every worker rebuild the shared fixtures silently (the suite then takes minutes more)."""
+    if not session.config.getoption("loadgroup", default=False):
+        return
+    grouped = [item for item in session.items if item.get_closest_marker("xdist_group")]
+    if grouped and not any("@" in item.nodeid for item in grouped):
+        import warnings
+
+        warnings.warn(f"--dist loadgroup ignored the xdist_group marks of {len(grouped)} tests with pytest "
+                      f"{pytest.__version__} (pytest-xdist#1386); shared fixtures are rebuilt per worker. "
+                      'Install the pinned versions: pip install -e ".[dev]"', stacklevel=1)
 
 
 # Session fixtures every test can see and that cost nothing (pytest's own).
