@@ -32,41 +32,43 @@ def sequence_of(image_path):
     return Path(image_path).name.split("_", 1)[0]
 
 
-def confusion_by_sequence(predictor, data, max_images=None, batch_size=8):
-    """dict sequence -> (number of images, confusion matrix) of ``predictor`` over ``data``."""
-    from kseg.metrics.report import confusion_matrix
+def sequence_subsets(data, max_images=None):
+    """dict sequence -> ``data`` restricted to that drive's images (of the first ``max_images``), in
+    list order: the same decoding on the matching subset of ``data.files``."""
+    import dataclasses
 
-    files = data.files[:max_images] if max_images else data.files
-    sequences = [sequence_of(image) for image, _ in files]
-    totals = defaultdict(lambda: [0, np.zeros((data.num_classes,) * 2, np.int64)])
-    index = 0
-    for images, masks in data.dataset.take(len(files)).batch(batch_size):
-        predicted = predictor.classes(images.numpy())
-        for truth, classes in zip(masks.numpy(), predicted):
-            entry = totals[sequences[index]]
-            entry[0] += 1
-            entry[1] += confusion_matrix(truth, classes, data.num_classes, ignore_id=data.ignore_id)
-            index += 1
-    if index != len(files):
-        raise RuntimeError(f"{data.name}: the dataset gave {index} images, its file list {len(files)}.")
-    return {name: (count, cm) for name, (count, cm) in sorted(totals.items())}
+    import tensorflow as tf
+
+    groups = defaultdict(list)
+    for pair in data.files[:max_images]:
+        groups[sequence_of(pair[0])].append(pair)
+    subsets = {}
+    for name, pairs in sorted(groups.items()):
+        paths = tf.data.Dataset.from_tensor_slices(tuple(tf.constant(column) for column in zip(*pairs)))
+        subsets[name] = dataclasses.replace(
+            data, dataset=paths.map(data.decode_fn, num_parallel_calls=tf.data.AUTOTUNE), files=tuple(pairs),
+            num_examples=len(pairs), paths_dataset=paths, name=f"{data.name}:{name}")
+    return subsets
 
 
 def rows_for(version_dir, max_images=None, log=print):
     """Table rows (split, sequence, images, mIoU, pixel accuracy) of one shipped model, split totals included."""
     from kseg.data.camvid import camvid
-    from kseg.inference import load_predictor
+    from kseg.inference import evaluate, load_predictor
     from kseg.metrics.scores import mean_iou, pixel_accuracy
 
     predictor = load_predictor(str(version_dir))
     rows = []
     for split in SPLITS:
-        by_sequence = confusion_by_sequence(predictor, camvid(CAMVID, split), max_images)
-        total = sum(cm for _, cm in by_sequence.values())
-        count = sum(n for n, _ in by_sequence.values())
-        for name, (n, cm) in list(by_sequence.items()) + [("all", (count, total))]:
-            rows.append((split, name, n, 100 * mean_iou(cm), 100 * pixel_accuracy(cm)))
-            log(f"  {version_dir.parent.name} {split} {name}: {rows[-1][3]:.1f} mIoU ({n} images)")
+        reports = {name: evaluate(predictor, subset, num_overlays=0)
+                   for name, subset in sequence_subsets(camvid(CAMVID, split), max_images).items()}
+        total = sum(np.asarray(report["confusion_matrix"]) for report in reports.values())
+        for name, report in reports.items():
+            rows.append((split, name, report["num_images"], 100 * report["miou"], 100 * report["pixel_accuracy"]))
+        rows.append((split, "all", sum(r["num_images"] for r in reports.values()),
+                     100 * mean_iou(total), 100 * pixel_accuracy(total)))
+        for row in rows[-len(reports) - 1:]:
+            log(f"  {version_dir.parent.name} {split} {row[1]}: {row[3]:.1f} mIoU ({row[2]} images)")
     return rows
 
 

@@ -15,14 +15,14 @@ def test_sequence_of_camvid_file_names():
     assert camvid_sequences.sequence_of("/x/train/0001TP_006690.png") == "0001TP"
 
 
-def test_per_sequence_confusions_split_the_evaluate_confusion(camvid_root):
-    data = camvid(camvid_root, "test")
-    by_sequence = camvid_sequences.confusion_by_sequence(_brightness_predictor(), data, max_images=70)
+def test_per_sequence_subsets_split_the_evaluate_confusion(camvid_root):
+    subsets = camvid_sequences.sequence_subsets(camvid(camvid_root, "test"), max_images=70)
     # test.txt lists the 62 dusk 0001TP frames first, then Seq05VD.
-    assert {name: n for name, (n, _) in by_sequence.items()} == {"0001TP": 62, "Seq05VD": 8}
+    assert {name: len(subset.files) for name, subset in subsets.items()} == {"0001TP": 62, "Seq05VD": 8}
+    by_sequence = {name: np.asarray(evaluate(_brightness_predictor(), subset, num_overlays=0)["confusion_matrix"])
+                   for name, subset in subsets.items()}
     report = evaluate(_brightness_predictor(), camvid(camvid_root, "test"), max_images=70, num_overlays=0)
-    total = sum(cm for _, cm in by_sequence.values())
-    np.testing.assert_array_equal(total, np.asarray(report["confusion_matrix"]))
+    np.testing.assert_array_equal(sum(by_sequence.values()), np.asarray(report["confusion_matrix"]))
     # and each sequence gets its own images' pixels: the first 62 are exactly the 0001TP frames.
     dusk = evaluate(_brightness_predictor(), camvid(camvid_root, "test"), max_images=62, num_overlays=0)
-    np.testing.assert_array_equal(by_sequence["0001TP"][1], np.asarray(dusk["confusion_matrix"]))
+    np.testing.assert_array_equal(by_sequence["0001TP"], np.asarray(dusk["confusion_matrix"]))
