@@ -22,7 +22,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 
 from benchmarks import _common as C  # noqa: E402
 

@@ -53,10 +53,6 @@ MODELS = (
 GOAL_INT8_MB, GOAL_INT8_RATIO = 3.0, 0.4
 
 
-def _dir_size_mb(path):
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 2**20
-
-
 def briefly_trained(builder, size, kwargs, *, steps, seed=0):
     """A model after ``steps`` Adam steps on synthetic shapes, and held-out
     uint8 images / int32 masks at ``size``."""
@@ -94,7 +90,7 @@ def measure_model(label, builder, size, kwargs, settings, workdir, errors, log=p
     serving = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
     image = images[:1]
     candidates = {("SavedModel", "all"): lambda: serving(images=tf.constant(image))["classes"].numpy()}
-    sizes = {("SavedModel", "all"): _dir_size_mb(version_dir)}
+    sizes = {("SavedModel", "all"): C.artefact_size_mb(version_dir)}
     parity = {}
     for quantize in QUANTIZATIONS:
         path = workdir / f"{builder}_{quantize}.tflite"
@@ -110,7 +106,7 @@ def measure_model(label, builder, size, kwargs, settings, workdir, errors, log=p
             continue
         for threads in THREADS:
             candidates[(fmt, threads)] = _tflite_runner(path, threads, image)
-            sizes[(fmt, threads)] = path.stat().st_size / 2**20
+            sizes[(fmt, threads)] = C.artefact_size_mb(path)
     seconds = C.interleaved(candidates, warmup=settings["warmup"], rounds=settings["rounds"])
     rows = [
         {"model": label, "format": fmt, "threads": threads, "latency_ms": seconds[(fmt, threads)] * 1000,
@@ -163,15 +159,14 @@ def run(quick=False, log=print):
             continue
         best = min(goal, key=lambda r: r["latency_ms"])
         ratio = best["latency_ms"] / saved_latency[label]
-        megabytes = best["size_mb"] * 2**20 / 1e6  # the goal in decimal MB, the stricter reading
         summary["goals"][label] = {"int8_mb": best["size_mb"], "int8_ratio": ratio, "threads": best["threads"]}
         goal_lines.append(
-            f"- Goal, {label} int8: size {best['size_mb']:.2f} MiB = {megabytes:.2f} MB "
-            f"(goal <= {GOAL_INT8_MB} MB: {'met' if megabytes <= GOAL_INT8_MB else 'NOT met'}), "
+            f"- Goal, {label} int8: size {best['size_mb']:.2f} MB (10^6 bytes) "
+            f"(goal <= {GOAL_INT8_MB} MB: {'met' if best['size_mb'] <= GOAL_INT8_MB else 'NOT met'}), "
             f"latency {ratio:.2f}x SavedModel with {best['threads']} thread(s) "
             f"(goal <= {GOAL_INT8_RATIO}x: {'met' if ratio <= GOAL_INT8_RATIO else 'NOT met'}).")
     body = [
-        *C.table(("model", "params (M)", "format", "threads", "latency ms", "x SavedModel", "size MiB"),
+        *C.table(("model", "params (M)", "format", "threads", "latency ms", "x SavedModel", "size MB"),
                  latency_rows),
         "",
         *goal_lines,

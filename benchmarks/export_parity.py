@@ -39,7 +39,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import _common as C  # noqa: E402
-from benchmarks.deployment import _dir_size_mb, _tflite_runner  # noqa: E402
+from benchmarks.deployment import _tflite_runner  # noqa: E402
+from kseg._checks import check_int  # noqa: E402
 from kseg.models.small import SMALL_CONFIGS, SMALL_LEARNING_RATES  # noqa: E402
 
 # The small widths the shared zoo test uses, so the numbers describe the
@@ -97,13 +98,6 @@ def _known_names(values, known, what, expected, known_label):
     if unknown:
         raise ValueError(f"unknown {what} {unknown}; {known_label}: {', '.join(known)}.")
     return list(dict.fromkeys(values))
-
-
-def _positive_int(value, name, low=1, high=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high and value > high):
-        bounds = f"{low}..{high}" if high else f">= {low}"
-        raise ValueError(f"{name} must be an int {bounds}, got {value!r}.")
-    return int(value)
 
 
 def pixel_accuracy(predicted, masks):
@@ -228,7 +222,7 @@ def measure_model(name, size, settings, quantizations, workdir, log=print, onnx=
         agreement = class_agreement(keras_classes, served)
         miou_export = mean_iou(served, val_y, NUM_CLASSES)
         rows.append({
-            "model": name, "format": "savedmodel", "error": None, "size_mb": _dir_size_mb(version_dir) * 2**20 / 1e6,
+            "model": name, "format": "savedmodel", "error": None, "size_mb": C.artefact_size_mb(version_dir),
             "latency_ms": {}, "max_abs_logit_diff": None,
             "max_abs_probability_diff": max_abs_diff(tf.nn.softmax(logits, -1).numpy(),
                                                      outputs["probabilities"].numpy()),
@@ -349,10 +343,10 @@ def run(*, quick=False, models=None, size=64, steps=None, quantizations=QUANTIZA
     """
     models = check_models(models)
     quantizations = check_quantizations(quantizations)
-    size = _positive_int(size, "size", MIN_SIZE, MAX_SIZE)
+    size = check_int(size, "size", minimum=MIN_SIZE, maximum=MAX_SIZE)
     settings = dict(QUICK if quick else FULL)
     if steps is not None:
-        settings["steps"] = _positive_int(steps, "steps")
+        settings["steps"] = check_int(steps, "steps")
     load_before = C.load()
     log(f"[export_parity] {len(models)} models x {quantizations} at {size}x{size}; settings {settings}")
     rows = []

@@ -13,17 +13,28 @@ def is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def positive_int(value, name, *, context=""):
-    """Return ``value`` as an int if it is an int >= 1, else raise ValueError.
+def check_int(value, name, *, minimum=1, maximum=None, allow_none=False, context=""):
+    """Return ``value`` as an int if it is an int in ``[minimum, maximum]`` (``None`` passes
+    through when ``allow_none``), else raise ValueError.
 
-    ``name`` is the argument as the user wrote it; ``context`` (e.g. the
-    builder or layer) prefixes the message: ``"unet: num_classes must be a
-    positive int; got 0."``.
+    ``name`` is the argument as the user wrote it; ``context`` (e.g. the builder or layer)
+    prefixes the message: ``"unet: depth must be a positive int; got 0."``. Bools are not ints.
     """
-    if not is_int(value) or value < 1:
+    if value is None and allow_none:
+        return None
+    if not is_int(value) or value < minimum or (maximum is not None and value > maximum):
+        if maximum is not None:
+            kind = f"an int in {minimum}..{maximum}"
+        else:
+            kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
         prefix = f"{context}: " if context else ""
-        raise ValueError(f"{prefix}{name} must be a positive int; got {value!r}.")
+        raise ValueError(f"{prefix}{name} must be {kind}{' or None' if allow_none else ''}; got {value!r}.")
     return int(value)
+
+
+def positive_int(value, name, *, context=""):
+    """``check_int`` with ``minimum=1``: an int >= 1 or a ValueError naming ``name``."""
+    return check_int(value, name, context=context)
 
 
 def check_number(name, value, *, minimum=0.0, inclusive=True, what=None):

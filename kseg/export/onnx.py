@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from kseg._io import check_writable_dir
-from kseg._checks import positive_int
+from kseg._checks import check_int, positive_int
 from kseg._nested import unwrap_config, wrapper_config
 from kseg.export import _graph
 from kseg.export.labels import resolve_class_names, write_labels
@@ -163,8 +163,7 @@ def export_onnx(
         raise ValueError(f"path must end with '.onnx', got {path!r}.")
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
-    if opset is not None and (not isinstance(opset, int) or isinstance(opset, bool) or not MIN_OPSET <= opset <= MAX_OPSET):
-        raise ValueError(f"opset must be an int in {MIN_OPSET}..{MAX_OPSET} or None, got {opset!r}.")
+    opset = check_int(opset, "opset", minimum=MIN_OPSET, maximum=MAX_OPSET, allow_none=True)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"output directory {directory!r} does not exist.")

@@ -17,6 +17,7 @@ import warnings
 import keras
 import tensorflow as tf
 
+from kseg._checks import check_int, positive_int
 from kseg._io import check_writable_dir
 from kseg.export import _graph
 from kseg.export._archive import _drop_duplicate_variable_lists
@@ -142,10 +143,8 @@ def export_saved_model(
         path of the published version directory.
     """
     name = check_name(name)
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
-        raise ValueError(f"version must be a non-negative int or None, got {version!r}.")
-    if isinstance(max_image_size, bool) or not isinstance(max_image_size, int) or max_image_size < 1:
-        raise ValueError(f"max_image_size must be a positive int, got {max_image_size!r}.")
+    version = check_int(version, "version", minimum=0, allow_none=True)
+    max_image_size = positive_int(max_image_size, "max_image_size")
     spec = _graph.inspect_model(model, size_divisor)
     tiler = None
     if tile_size is not None:

@@ -10,7 +10,6 @@ and ``CropToReference`` (cut the padded prediction back to the input size).
 import os
 
 import keras
-import numpy as np
 from keras import ops
 
 from kseg._checks import is_int, positive_int
@@ -43,12 +42,6 @@ def check_builder_args(model, num_classes, input_shape):
             f"height/width and a positive int for channels; got {input_shape!r}."
         )
     return tuple(None if d is None else int(d) for d in shape)
-
-
-def check_positive_int(model, name, value, minimum=1):
-    if not is_int(value) or value < minimum:
-        raise ValueError(f"{model}: `{name}` must be an int >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def check_rate(model, name, value):

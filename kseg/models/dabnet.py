@@ -26,7 +26,8 @@ classifier has a bias (PyTorch's has none): ``num_classes`` more weights.
 import keras
 
 from kseg.layers import ResizeLike
-from kseg.models._blocks import check_builder_args, check_positive_int, float32_logits, image_input, normalize
+from kseg._checks import check_int
+from kseg.models._blocks import check_builder_args, float32_logits, image_input, normalize
 from kseg.models.registry import register
 
 # Dilation rates of the DAB modules of stage 2, from the paper (Table 1).
@@ -120,12 +121,12 @@ def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_
     """
     builder = "dabnet"
     shape = check_builder_args(builder, num_classes, input_shape)
-    stem_filters = check_positive_int(builder, "stem_filters", stem_filters)
-    stage1_blocks = check_positive_int(builder, "stage1_blocks", stage1_blocks, minimum=0)
-    stage1_dilation = check_positive_int(builder, "stage1_dilation", stage1_dilation)
+    stem_filters = check_int(stem_filters, "`stem_filters`", context=builder)
+    stage1_blocks = check_int(stage1_blocks, "`stage1_blocks`", context=builder, minimum=0)
+    stage1_dilation = check_int(stage1_dilation, "`stage1_dilation`", context=builder)
     widths = {}
     for arg, value in (("stage1_filters", stage1_filters), ("stage2_filters", stage2_filters)):
-        widths[arg] = check_positive_int(builder, arg, value, minimum=2)
+        widths[arg] = check_int(value, f"`{arg}`", context=builder, minimum=2)
         if widths[arg] % 2:
             raise ValueError(f"{builder}: `{arg}` must be even (a DAB module halves it), got {value!r}.")
     if (

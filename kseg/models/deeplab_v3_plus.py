@@ -5,7 +5,8 @@ import keras
 
 from kseg.layers import ResizeLike
 from kseg.layers.aspp import conv_bn_relu_layers, run_layers
-from kseg.models._blocks import check_positive_int, conv_bn_relu
+from kseg._checks import check_int
+from kseg.models._blocks import conv_bn_relu
 from kseg.models.deeplab_v3 import aspp_encoder, classify_at_input_size
 from kseg.models.registry import register
 
@@ -63,8 +64,8 @@ def deeplab_v3_plus(*, num_classes, input_shape=(None, None, 3), backbone="resne
         ``keras.Model`` named ``"deeplab_v3_plus"``: float32 raw pixels
         ``(B, H, W, C)`` -> float32 logits ``(B, H, W, num_classes)``.
     """
-    low_level_filters = check_positive_int("deeplab_v3_plus", "low_level_filters", low_level_filters)
-    decoder_filters = check_positive_int("deeplab_v3_plus", "decoder_filters", decoder_filters)
+    low_level_filters = check_int(low_level_filters, "`low_level_filters`", context="deeplab_v3_plus")
+    decoder_filters = check_int(decoder_filters, "`decoder_filters`", context="deeplab_v3_plus")
     images, features, x = aspp_encoder(
         "deeplab_v3_plus", num_classes=num_classes, input_shape=input_shape, backbone=backbone,
         weights=weights, output_stride=output_stride, aspp_filters=aspp_filters, dropout=dropout,

@@ -31,11 +31,11 @@ import keras
 
 from kseg.backbones import build_backbone, preprocess_mode
 from kseg.layers import BilinearKernel
+from kseg._checks import check_int
 from kseg.models._blocks import (
     CropToReference,
     PadToMultiple,
     check_builder_args,
-    check_positive_int,
     check_rate,
     float32_logits,
     image_input,
@@ -70,7 +70,7 @@ def _score(x, num_classes, name, zero_init):
 def _fcn(output_stride, *, num_classes, input_shape, fc_channels, dropout, weights):
     name = _STRIDE_NAMES[output_stride]
     input_shape = check_builder_args(name, num_classes, input_shape)
-    fc_channels = check_positive_int(name, "fc_channels", fc_channels)
+    fc_channels = check_int(fc_channels, "`fc_channels`", context=name)
     dropout = check_rate(name, "dropout", dropout)
 
     inputs = image_input(input_shape)

@@ -3,8 +3,8 @@ semantic segmentation branch) on the FPN of Lin et al. 2017."""
 
 import keras
 
+from kseg._checks import check_int
 from kseg.layers import ResizeLike
-from kseg.models._blocks import check_positive_int
 from kseg.models.deeplab_v3 import backbone_features, classify_at_input_size
 from kseg.models.registry import register
 
@@ -49,11 +49,11 @@ def fpn(*, num_classes, input_shape=(None, None, 3), backbone="resnet50", weight
         ``keras.Model`` named ``"fpn"``: float32 raw pixels ``(B, H, W, C)``
         -> float32 logits ``(B, H, W, num_classes)``.
     """
-    pyramid_channels = check_positive_int("fpn", "pyramid_channels", pyramid_channels)
-    segmentation_channels = check_positive_int("fpn", "segmentation_channels", segmentation_channels)
+    pyramid_channels = check_int(pyramid_channels, "`pyramid_channels`", context="fpn")
+    segmentation_channels = check_int(segmentation_channels, "`segmentation_channels`", context="fpn")
     if norm not in NORMS:
         raise ValueError(f"fpn: `norm` must be one of {NORMS}, got {norm!r}.")
-    groups = check_positive_int("fpn", "groups", groups)
+    groups = check_int(groups, "`groups`", context="fpn")
     if norm == "group" and segmentation_channels % groups:
         raise ValueError(
             f"fpn: `segmentation_channels` ({segmentation_channels}) must be a multiple of "

@@ -34,11 +34,11 @@ sizes round-trip as with unpooling.
 import keras
 
 from kseg.layers import BilinearKernel, MaxPoolingWithArgmax2D, MaxUnpooling2D, Upsample2D
+from kseg._checks import check_int
 from kseg.models._blocks import (
     VGG16_BLOCKS,
     CropToReference,
     check_builder_args,
-    check_positive_int,
     conv_bn_relu,
     float32_logits,
     image_input,
@@ -121,7 +121,7 @@ def segnet(*, num_classes, input_shape=(None, None, 3), base_filters=64, weights
         ``(B, H, W, num_classes)``.
     """
     input_shape = check_builder_args("segnet", num_classes, input_shape)
-    base_filters = check_positive_int("segnet", "base_filters", base_filters)
+    base_filters = check_int(base_filters, "`base_filters`", context="segnet")
     upsampling = _check_upsampling("segnet", upsampling)
     if weights is not None and base_filters != 64:
         raise ValueError(f"segnet: pretrained `weights` need base_filters=64, got {base_filters}.")
@@ -178,9 +178,9 @@ def segnet_basic(*, num_classes, input_shape=(None, None, 3), filters=64, kernel
         ``(B, H, W, num_classes)``.
     """
     input_shape = check_builder_args("segnet_basic", num_classes, input_shape)
-    filters = check_positive_int("segnet_basic", "filters", filters)
-    kernel_size = check_positive_int("segnet_basic", "kernel_size", kernel_size)
-    stages = check_positive_int("segnet_basic", "stages", stages)
+    filters = check_int(filters, "`filters`", context="segnet_basic")
+    kernel_size = check_int(kernel_size, "`kernel_size`", context="segnet_basic")
+    stages = check_int(stages, "`stages`", context="segnet_basic")
     upsampling = _check_upsampling("segnet_basic", upsampling)
 
     inputs = image_input(input_shape)

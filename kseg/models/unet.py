@@ -26,11 +26,11 @@ Departures from the paper, and why:
 import keras
 
 from kseg.layers import Upsample2D
+from kseg._checks import check_int
 from kseg.models._blocks import (
     CropToReference,
     PadToMultiple,
     check_builder_args,
-    check_positive_int,
     check_rate,
     conv_bn_relu,
     float32_logits,
@@ -83,8 +83,8 @@ def unet(
         raw pixel values in [0, 255] -> float32 logits ``(B, H, W, num_classes)``.
     """
     input_shape = check_builder_args("unet", num_classes, input_shape)
-    base_filters = check_positive_int("unet", "base_filters", base_filters)
-    depth = check_positive_int("unet", "depth", depth)
+    base_filters = check_int(base_filters, "`base_filters`", context="unet")
+    depth = check_int(depth, "`depth`", context="unet")
     dropout = check_rate("unet", "dropout", dropout)
     if upsampling not in ("transposed", "bilinear"):
         raise ValueError(f"unet: `upsampling` must be 'transposed' or 'bilinear', got {upsampling!r}.")

@@ -1,7 +1,6 @@
 """TF Serving gRPC API: PredictRequest building, response parsing, a client."""
 
-import numpy as np
-
+from kseg._checks import check_int
 from kseg.serving import signatures as sig
 from kseg.serving._inputs import crop_encoded_classes, normalize_inputs, restore_dtypes
 from kseg.serving.errors import ServingError
@@ -29,10 +28,8 @@ def build_grpc_request(inputs, model_name, signature_name=None, version=None):
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name
-    if version is not None:
-        if not isinstance(version, int) or version < 0:
-            raise ValueError(f"version must be a non-negative int or None, got {version!r}.")
-        request.model_spec.version.value = version
+    if check_int(version, "version", minimum=0, allow_none=True) is not None:
+        request.model_spec.version.value = int(version)
     if isinstance(value, list):
         proto = tf.make_tensor_proto(value, dtype=tf.string, shape=[len(value)])
     else:
@@ -63,8 +60,7 @@ class GrpcClient:
 
         if not model_name or not isinstance(model_name, str):
             raise ValueError(f"model_name must be a non-empty string, got {model_name!r}.")
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise ValueError(f"port must be an int in 1..65535, got {port!r}.")
+        port = check_int(port, "port", maximum=65535)
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}.")
         self.model_name, self.version, self.timeout = model_name, version, timeout

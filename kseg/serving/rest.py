@@ -14,6 +14,7 @@ import urllib.request
 
 import numpy as np
 
+from kseg._checks import check_int
 from kseg.serving import signatures as sig
 from kseg.serving._inputs import crop_encoded_classes, normalize_inputs, restore_dtypes
 from kseg.serving.errors import ServingError
@@ -206,10 +207,8 @@ class RestClient:
     def __init__(self, host="localhost", port=8501, model_name=None, version=None, *, timeout=30.0, scheme="http"):
         if not model_name or not isinstance(model_name, str):
             raise ValueError(f"model_name must be a non-empty string, got {model_name!r}.")
-        if version is not None and (not isinstance(version, int) or version < 0):
-            raise ValueError(f"version must be a non-negative int or None, got {version!r}.")
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise ValueError(f"port must be an int in 1..65535, got {port!r}.")
+        version = check_int(version, "version", minimum=0, allow_none=True)
+        port = check_int(port, "port", maximum=65535)
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}.")
         self.host, self.port, self.model_name, self.version = host, port, model_name, version

@@ -1,26 +1,9 @@
 """Learning-rate schedules."""
 
-import math
-
 import keras
 from keras import ops
 
-
-def _positive_number(name, value, allow_zero=False):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}.") from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value}.")
-    return value
-
-
-def _count(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    return value
+from kseg._checks import check_int, check_number
 
 
 @keras.saving.register_keras_serializable(package="kseg")
@@ -51,16 +34,16 @@ class PolyLearningRate(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, initial_learning_rate, decay_steps, power=0.9, end_learning_rate=0.0,
                  warmup_steps=0, name="poly_learning_rate"):
         super().__init__()
-        self.initial_learning_rate = _positive_number("initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _count("decay_steps", decay_steps, 1)
-        self.power = _positive_number("power", power)
-        self.end_learning_rate = _positive_number("end_learning_rate", end_learning_rate, allow_zero=True)
+        self.initial_learning_rate = check_number("initial_learning_rate", initial_learning_rate, inclusive=False)
+        self.decay_steps = check_int(decay_steps, "decay_steps")
+        self.power = check_number("power", power, inclusive=False)
+        self.end_learning_rate = check_number("end_learning_rate", end_learning_rate)
         if self.end_learning_rate > self.initial_learning_rate:
             raise ValueError(
                 f"end_learning_rate ({self.end_learning_rate}) must not exceed "
                 f"initial_learning_rate ({self.initial_learning_rate})."
             )
-        self.warmup_steps = _count("warmup_steps", warmup_steps, 0)
+        self.warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=0)
         if self.warmup_steps >= self.decay_steps:
             raise ValueError(
                 f"warmup_steps ({self.warmup_steps}) must be smaller than decay_steps "

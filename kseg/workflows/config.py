@@ -5,7 +5,7 @@ import json
 import os
 from typing import Optional
 
-from kseg._checks import check_number, positive_int
+from kseg._checks import check_int, check_number, positive_int
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -95,8 +95,7 @@ class TrainConfig:
         if self.input_scale is not None and not 0 < float(self.input_scale) <= 4:
             raise ValueError(f"input_scale must be in (0, 4]; got {self.input_scale!r}.")
         check_number("lr", self.lr, inclusive=False)
-        if self.num_classes is not None and (not isinstance(self.num_classes, int) or self.num_classes < 2):
-            raise ValueError(f"num_classes must be an int >= 2; got {self.num_classes!r}.")
+        check_int(self.num_classes, "num_classes", minimum=2, allow_none=True)
         if isinstance(self.class_weights, str) and self.class_weights not in CLASS_WEIGHT_METHODS:
             raise ValueError(
                 f"class_weights must be {' or '.join(CLASS_WEIGHT_METHODS)} or a list of floats; "

@@ -16,9 +16,9 @@ def test_every_registered_model_has_a_config_and_bad_names_fail():
         E.check_models(["unet", "fcn4s"])
     with pytest.raises(ValueError, match="unknown quantizations"):
         E.check_quantizations(["none", "int4"])
-    with pytest.raises(ValueError, match="size must be an int 32..512"):
+    with pytest.raises(ValueError, match="size must be an int in 32..512"):
         E.run(models=["unet"], size=16)
-    with pytest.raises(ValueError, match="steps must be an int >= 1"):
+    with pytest.raises(ValueError, match="steps must be a positive int"):
         E.run(models=["unet"], steps=0)
 
 
