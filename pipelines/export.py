@@ -35,7 +35,8 @@ def _parser():
     parser.add_argument("--tta", help="export with test-time augmentation: 'flip', scales '0.75,1,1.25' or "
                         "'flip,0.75,1,1.25' (logits averaged over the views; costs one pass per view)")
     add_tile_arguments(parser, "inside the export; saved_model and tflite")
-    parser.add_argument("--labels", help="text file with one class name per line")
+    parser.add_argument("--labels", help="text file with one class name per line (default: the class_names that "
+                        "pipelines.train wrote to config.json beside --model)")
     parser.add_argument("--max-image-size", type=int, default=4096,
                         help="largest image side the SavedModel accepts (default: 4096)")
     parser.add_argument("--no-probabilities", action="store_true",
@@ -100,7 +101,7 @@ def run(args):
         from kseg.models import parse_tta, with_tta
 
         model = with_tta(model, **parse_tta(args.tta))
-    class_names = export.read_labels(args.labels) if args.labels else None
+    class_names = _class_names(args, model)
     if args.format == SAVED_MODEL:
         path = export.export_saved_model(
             model, args.base, args.name, version=args.version, force=args.force,
@@ -115,7 +116,8 @@ def run(args):
     if args.format == ONNX:
         return _run_onnx(args, model, class_names)
     suffix = "" if args.quantize == "none" else f"_{args.quantize}"
-    path = _new_file(args, f"{args.name}{suffix}.tflite")
+    stem = args.name if args.name.endswith(suffix) else f"{args.name}{suffix}"  # --name m_int8: not m_int8_int8
+    path = _new_file(args, f"{stem}.tflite")
     data = load_images(args.data, limit=export.tflite.MAX_REPRESENTATIVE_IMAGES) if args.data else None
     export.export_tflite(
         model, path, input_size=tuple(args.input_size) if args.input_size else None, quantize=args.quantize,
@@ -125,6 +127,38 @@ def run(args):
     print(f"TFLite written: {path} ({os.path.getsize(path) / 2**20:.2f} MB), ops: {', '.join(export.tflite_ops(path))}")
     print(f"labels: {export.labels_path_for(path)}")
     return path
+
+
+def _class_names(args, model):
+    """The class names the export ships: ``--labels``, else the ``class_names`` that
+    ``pipelines.train`` recorded in the run's ``config.json`` beside ``--model``; else None
+    (``class_0``...), said on stderr so nobody ships anonymous labels by accident."""
+    import json
+
+    from kseg import export
+
+    num_classes = int(model.outputs[0].shape[-1])
+    if args.labels:
+        return export.read_labels(args.labels)
+    run_config = os.path.join(os.path.dirname(os.path.abspath(args.model)), "config.json")
+    names = None
+    if os.path.isfile(run_config):
+        try:
+            with open(run_config, encoding="utf-8") as handle:
+                names = json.load(handle).get("class_names")
+        except (OSError, ValueError, AttributeError) as error:
+            raise ValueError(f"{run_config} (the training run of --model) is not a readable config: {error}; "
+                             "pass --labels.") from None
+    if names is None:
+        print(f"warning: no --labels and no training-run config.json beside --model {args.model!r}: the labels "
+              f"file will name the {num_classes} classes class_0..class_{num_classes - 1}.", file=sys.stderr)
+        return None
+    if not isinstance(names, list) or len(names) != num_classes:
+        count = len(names) if isinstance(names, list) else repr(names)
+        raise ValueError(f"{run_config} (the training run of --model) lists {count} class names but the model "
+                         f"predicts {num_classes} classes; pass --labels.")
+    print(f"class names: from {run_config}")
+    return [str(name) for name in names]
 
 
 def _new_file(args, filename):

@@ -37,6 +37,37 @@ def test_saved_model_and_tflite(model_file, tmp_path, capsys):
     assert cli.main(args + ["--quantize", "int8", "--data", "synthetic", "--force"]) == 0
 
 
+def test_class_names_come_from_the_training_run_beside_the_model(model_file, tmp_path, capsys):
+    """A run folder's best.keras exports with the class names pipelines.train recorded in its
+    config.json; no run config: a warning and class_0..; a config that disagrees: an error."""
+    import json
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(model_file, run / "best.keras")
+    (run / "config.json").write_text(json.dumps({"model": "toy", "class_names": ["sky", "road", "car"]}))
+    base = tmp_path / "out"
+    assert cli.main(["--model", str(run / "best.keras"), "--name", "toy", "--base", str(base)]) == 0
+    assert (base / "toy" / "1" / "assets.extra" / "labels.txt").read_text() == "sky\nroad\ncar\n"
+    assert "config.json" in capsys.readouterr().out
+    # --name already carrying the quantization suffix is not doubled
+    args = ["--model", str(run / "best.keras"), "--base", str(base), "--format", "tflite", "--input-size", "32", "32"]
+    assert cli.main(args + ["--name", "toy_dynamic", "--quantize", "dynamic"]) == 0
+    assert sorted(p.name for p in base.glob("toy_dynamic*")) == ["toy_dynamic.labels.txt", "toy_dynamic.tflite"]
+    assert (base / "toy_dynamic.labels.txt").read_text() == "sky\nroad\ncar\n"
+    capsys.readouterr()
+    # no run config beside the model: said, and the labels are anonymous
+    assert cli.main(["--model", model_file, "--name", "anon", "--base", str(base)]) == 0
+    assert "no --labels and no training-run config.json" in capsys.readouterr().err
+    assert (base / "anon" / "1" / "assets.extra" / "labels.txt").read_text().splitlines()[0] == "class_0"
+    # a run config naming another number of classes is refused, nothing written
+    (run / "config.json").write_text(json.dumps({"class_names": ["sky", "road"]}))
+    assert cli.main(["--model", str(run / "best.keras"), "--name", "bad", "--base", str(base)]) == 1
+    assert "lists 2 class names but the model predicts 3 classes; pass --labels" in capsys.readouterr().err
+    assert not (base / "bad").exists()
+
+
 def test_load_images_from_data_spec():
     from kseg.export.images import load_images
 
