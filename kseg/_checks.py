@@ -13,6 +13,16 @@ def is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def is_int_sequence(values, *, minimum=1, length=None, allow_empty=True):
+    """True when ``values`` is a list or tuple of ints >= ``minimum`` (bools are not ints), of
+    ``length`` items when given and not empty unless ``allow_empty``. Callers raise their own
+    message, which says what the sequence is for."""
+    return (isinstance(values, (list, tuple))
+            and (length is None or len(values) == length)
+            and (allow_empty or len(values) > 0)
+            and all(is_int(v) and v >= minimum for v in values))
+
+
 def check_int(value, name, *, minimum=1, maximum=None, allow_none=False, context=""):
     """Return ``value`` as an int if it is an int in ``[minimum, maximum]`` (``None`` passes
     through when ``allow_none``), else raise ValueError.

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kseg._checks import check_ignore_id, check_int, check_number, positive_int
+from kseg._checks import check_ignore_id, check_int, check_number, is_int_sequence, positive_int
 
 
 @pytest.mark.parametrize("value, kwargs, expected", [
@@ -67,3 +67,38 @@ def test_the_callers_use_it():
         PolyLearningRate(0.1, 10, warmup_steps=-1)
     with pytest.raises(ValueError, match=r"^unet: `depth` must be a positive int; got 0\.$"):
         unet(num_classes=3, depth=0)
+
+
+@pytest.mark.parametrize("values, kwargs, expected", [
+    ((6, 12, 18), {}, True),
+    ([np.int32(3)], {}, True),
+    ((), {}, True),
+    ((), dict(allow_empty=False), False),
+    ((1, 0), {}, False),
+    ((1, 0), dict(minimum=0), True),
+    ((1, True), {}, False),
+    ((1, 2.0), {}, False),
+    ("12", {}, False),
+    ((32, 48), dict(length=2), True),
+    ((32, 48, 3), dict(length=2), False),
+])
+def test_is_int_sequence(values, kwargs, expected):
+    assert is_int_sequence(values, **kwargs) is expected
+
+
+def test_sequence_checks_share_it_and_store_python_ints():
+    """ASPP rates, DABNet dilations, tile sizes and TFLite input sizes go through is_int_sequence:
+    NumPy ints are accepted and stored as Python ints (the layer config stays JSON)."""
+    import json
+
+    from kseg.layers import ASPP
+    from kseg.models import dabnet
+    from kseg.models.tiling import check_tile_size
+
+    layer = ASPP(filters=8, rates=[np.int64(2), np.int64(4)])
+    assert json.dumps(layer.get_config()["rates"]) == "[2, 4]"
+    with pytest.raises(ValueError, match="`rates` must be a list of positive ints"):
+        ASPP(filters=8, rates=(2, True))
+    with pytest.raises(ValueError, match="`stage2_dilations` must be a non-empty list of positive ints"):
+        dabnet(num_classes=3, stage2_dilations=())
+    assert check_tile_size((np.int64(64), 32)) == (64, 32)

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from kseg import _compat
+from kseg._checks import is_int_sequence
 from kseg._io import atomic_write_bytes, check_writable_dir
 from kseg.export import _graph
 from kseg.export.labels import resolve_class_names, write_labels
@@ -110,10 +111,7 @@ def check_input_size(input_size, spec):
         if spec.fixed_size is None:
             raise ValueError("input_size=(H, W) is required: the model takes any size but a .tflite has a fixed one.")
         return spec.fixed_size
-    if (
-        not isinstance(input_size, (tuple, list)) or len(input_size) != 2
-        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in input_size)
-    ):
+    if not is_int_sequence(input_size, length=2):
         raise ValueError(f"input_size must be (height, width) positive ints, got {input_size!r}.")
     return (int(input_size[0]), int(input_size[1]))
 

@@ -3,7 +3,7 @@
 import keras
 from keras import layers, ops
 
-from kseg._checks import positive_int
+from kseg._checks import is_int_sequence, positive_int
 
 from kseg.layers._validation import one_of
 
@@ -75,9 +75,7 @@ class ASPP(keras.layers.Layer):
                  dropout=0.1, separable=False, **kwargs):
         super().__init__(**kwargs)
         positive_int(filters, "`filters`")
-        if not isinstance(rates, (list, tuple)) or not all(
-            isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in rates
-        ):
+        if not is_int_sequence(rates):
             raise ValueError(f"`rates` must be a list of positive ints (empty for merge='concat'); got {rates!r}.")
         self.merge = one_of(merge, "merge", ("concat", "sum"))
         if not isinstance(separable, bool):
@@ -92,7 +90,7 @@ class ASPP(keras.layers.Layer):
                                  "classifier convolutions with bias).")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1); got {dropout!r}.")
-        self.filters, self.rates, self.separable = filters, tuple(rates), separable
+        self.filters, self.rates, self.separable = filters, tuple(int(r) for r in rates), separable
         self.image_pooling, self.dropout = bool(image_pooling), float(dropout)
 
         if self.merge == "sum":

@@ -26,7 +26,7 @@ classifier has a bias (PyTorch's has none): ``num_classes`` more weights.
 import keras
 
 from kseg.layers import ResizeLike
-from kseg._checks import check_int
+from kseg._checks import check_int, is_int_sequence
 from kseg.models._blocks import check_builder_args, float32_logits, image_input, normalize
 from kseg.models.registry import register
 
@@ -129,11 +129,7 @@ def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_
         widths[arg] = check_int(value, f"`{arg}`", context=builder, minimum=2)
         if widths[arg] % 2:
             raise ValueError(f"{builder}: `{arg}` must be even (a DAB module halves it), got {value!r}.")
-    if (
-        not isinstance(stage2_dilations, (list, tuple))
-        or not stage2_dilations
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in stage2_dilations)
-    ):
+    if not is_int_sequence(stage2_dilations, allow_empty=False):
         raise ValueError(f"{builder}: `stage2_dilations` must be a non-empty list of positive ints, "
                          f"got {stage2_dilations!r}.")
 

@@ -7,6 +7,7 @@ Also holds the pieces the other dilated/pyramid builders share
 
 import keras
 
+from kseg._checks import is_int_sequence
 from kseg.backbones import build_backbone
 from kseg.layers import ASPP, ResizeLike
 from kseg.models._blocks import check_builder_args, check_rate, float32_logits, image_input
@@ -35,14 +36,12 @@ def aspp_rates_for(rates, output_stride, *, builder, base_rates=ASPP_RATES_OS16,
     check_output_stride(output_stride, builder=builder)
     if rates is None:
         return tuple(r * base_stride // output_stride for r in base_rates)
-    if not isinstance(rates, (list, tuple)) or not all(
-        isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in rates
-    ):
+    if not is_int_sequence(rates):
         raise ValueError(
             f"{builder}: `aspp_rates` must be None (the paper's rates for the output stride), () (light ASPP: "
             f"1x1 branch and image pooling only) or a list of positive ints; got {rates!r}."
         )
-    return tuple(rates)
+    return tuple(int(r) for r in rates)
 
 
 def check_flag(value, name, *, builder):

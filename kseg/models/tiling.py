@@ -23,7 +23,7 @@ unknown sizes run a ``tf.while_loop`` over window rows and columns.
 import keras
 import tensorflow as tf
 
-from kseg._checks import is_int, positive_int
+from kseg._checks import is_int_sequence, positive_int
 from kseg._nested import unwrap_config, wrapper_config
 
 
@@ -43,8 +43,7 @@ def tile_stride(tile, overlap):
 
 def check_tile_size(tile_size, name="tile_size"):
     """``tile_size`` as ``(height, width)`` ints, or ValueError naming ``name``."""
-    if (not isinstance(tile_size, (tuple, list)) or len(tile_size) != 2
-            or not all(is_int(v) and v >= 1 for v in tile_size)):
+    if not is_int_sequence(tile_size, length=2):
         raise ValueError(f"{name} must be (height, width), two positive ints; got {tile_size!r}.")
     return (int(tile_size[0]), int(tile_size[1]))
 
