@@ -30,8 +30,12 @@ SIZE = (360, 480)
 # Shipped model name -> the config it was trained with (its last training stage).
 SHIPPED = {
     "camvid_unet": "configs/camvid_unet_finetune.yaml",
-    "camvid_dabnet": "configs/camvid_dabnet.yaml",
+    "camvid_dabnet": "configs/camvid_dabnet_long.yaml",
 }
+# Test-time augmentation rows: shipped model -> (the Keras checkpoint its newest version was exported
+# from, the --tta spec chosen on val). The TTA model is exported here (SavedModel and fp32 TFLite) as
+# ``pipelines.export --tta SPEC`` would, and measured like the shipped files.
+TTA = {"camvid_dabnet": ("runs/camvid_dabnet_long/best.keras", "flip,0.75,1,1.25,1.5")}
 THREADS = os.cpu_count() or 1
 ARTEFACTS = (("SavedModel", None), ("TFLite fp32", "model_fp32.tflite"), ("TFLite int8", "model_int8.tflite"),
              ("TFLite dynamic", "model_dynamic.tflite"))
@@ -58,7 +62,30 @@ def size_and_flops(config_path):
     return model.count_params(), kseg.models.flops(model, run_size) / 1e9
 
 
-def rows(quick):
+def export_tta(checkpoint, spec, workdir):
+    """The SavedModel version directory and fp32 360x480 TFLite file of ``checkpoint`` wrapped in
+    ``kseg.models.with_tta`` (``spec`` as ``--tta`` takes it), written under ``workdir``."""
+    import keras
+
+    from kseg.export import export_saved_model, export_tflite
+    from kseg.models import parse_tta, with_tta
+
+    model = with_tta(keras.saving.load_model(C.REPO / checkpoint, safe_mode=True), **parse_tta(spec))
+    version = export_saved_model(model, workdir, "tta", warmup=False)
+    tflite = Path(workdir) / "model_fp32.tflite"
+    export_tflite(model, tflite, input_size=SIZE)
+    return Path(version), tflite
+
+
+def tta_cost(spec):
+    """How many full-size passes of the network a ``--tta`` spec costs: the views' pixel areas summed."""
+    from kseg.models import parse_tta
+
+    views = parse_tta(spec)
+    return sum(scale * scale for scale in views["scales"]) * (2 if views["flip"] else 1)
+
+
+def rows(quick, workdir):
     from kseg import data as kdata
     from kseg.inference import evaluate, load_predictor, tflite_predictor
 
@@ -72,21 +99,28 @@ def rows(quick):
         if version is None:
             print(f"{name}: no version under saved_models/ yet; skipped")
             continue
-        report = evaluate(load_predictor(version), test, max_images=8 if quick else None, num_overlays=0)
         params, gflops = size_and_flops(config)
-        found.append((name, version, report, params, gflops))
-        for label, filename in ARTEFACTS:
-            path = version if filename is None else version / filename
-            if path.exists():
-                # Both runtimes on every core, as a user on this machine would run them.
-                predictor = load_predictor(path) if filename is None else tflite_predictor(path, num_threads=THREADS)
-                predictors[(name, label)] = (predictor, path)
+        variants = [(name, f"`{version.relative_to(C.REPO)}`", version, ARTEFACTS)]
+        if name in TTA and (C.REPO / TTA[name][0]).exists():
+            checkpoint, spec = TTA[name]
+            saved, tflite = export_tta(checkpoint, spec, Path(workdir) / name)
+            variants.append((f"{name} tta", f"`{version.relative_to(C.REPO)}` + `--tta {spec}` ({checkpoint})",
+                             saved, (("SavedModel", None), ("TFLite fp32", tflite)), tta_cost(spec)))
+        for key, label_text, saved, artefacts, *cost in variants:
+            report = evaluate(load_predictor(saved), test, max_images=8 if quick else None, num_overlays=0)
+            found.append((key, label_text, report, params, gflops * (cost[0] if cost else 1)))
+            for label, filename in artefacts:
+                path = saved if filename is None else saved / filename
+                if path.exists():
+                    # Both runtimes on every core, as a user on this machine would run them.
+                    predictor = load_predictor(path) if filename is None else tflite_predictor(path, num_threads=THREADS)
+                    predictors[(key, label)] = (predictor, path)
     timings = C.interleaved(
         {key: (lambda p=p: p.classes(image)) for key, (p, _) in predictors.items()},
         warmup=1, rounds=3 if quick else 15,
     )
     table_rows = []
-    for name, version, report, params, gflops in found:
+    for name, label_text, report, params, gflops in found:
         cells = []
         for label, _ in ARTEFACTS:
             key = (name, label)
@@ -94,16 +128,19 @@ def rows(quick):
                 cells.append(f"{1000 * timings[key]:.0f} ms / {C.artefact_size_mb(predictors[key][1]):.1f} MB")
             else:
                 cells.append("n/a")
-        table_rows.append((f"`{version.relative_to(C.REPO)}`", f"{100 * report['miou']:.1f}",
+        table_rows.append((label_text, f"{100 * report['miou']:.1f}",
                            f"{report['num_images']}", f"{params:,}", f"{gflops:.1f}", *cells))
     return table_rows
 
 
 def run(quick):
+    import tempfile
+
     load_before = C.load()
     header = ("model", "test mIoU", "test images", "parameters", "GFLOPs @ 360x480",
               *(f"{label} latency / size" for label, _ in ARTEFACTS))
-    body = C.table(header, rows(quick))
+    with tempfile.TemporaryDirectory(prefix="kseg-camvid-models-") as workdir:
+        body = C.table(header, rows(quick, workdir))
     text = C.section(
         "CamVid models: speed/accuracy (issue 16)", quick=quick, load_before=load_before,
         settings=f"batch-1 {SIZE[0]}x{SIZE[1]} CamVid test image, CPU; SavedModel on the TF runtime, TFLite in "
