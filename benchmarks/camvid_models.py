@@ -35,7 +35,7 @@ SHIPPED = {
 # Test-time augmentation rows: shipped model -> (the Keras checkpoint its newest version was exported
 # from, the --tta spec chosen on val). The TTA model is exported here (SavedModel and fp32 TFLite) as
 # ``pipelines.export --tta SPEC`` would, and measured like the shipped files.
-TTA = {"camvid_dabnet": ("runs/camvid_dabnet_long/best.keras", "flip,0.75,1,1.25,1.5")}
+TTA = {"camvid_dabnet": ("runs/camvid_dabnet_long/best.keras", "flip,1,2")}
 THREADS = os.cpu_count() or 1
 ARTEFACTS = (("SavedModel", None), ("TFLite fp32", "model_fp32.tflite"), ("TFLite int8", "model_int8.tflite"),
              ("TFLite dynamic", "model_dynamic.tflite"))
