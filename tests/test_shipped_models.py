@@ -13,14 +13,14 @@ REPO = Path(__file__).resolve().parents[1]
 # version directory -> its report (Markdown + the report.json beside its figures)
 SHIPPED = {
     "saved_models/camvid_unet/2": "reports/camvid.md",
-    "saved_models/camvid_dabnet/4": "reports/camvid_dabnet.md",
+    "saved_models/camvid_dabnet/5": "reports/camvid_dabnet.md",
 }
 # Least class agreement of each .tflite with the SavedModel on 3 test images: as measured when
 # shipped, rounded down (the reports give the numbers). DABNet's full-integer file loses accuracy
 # to post-training quantization (reports/camvid_dabnet.md); its dynamic-range file does not.
 MIN_AGREEMENT = {
     "camvid_unet": {"model_fp32.tflite": 0.999, "model_int8.tflite": 0.95},
-    "camvid_dabnet": {"model_fp32.tflite": 0.999, "model_int8.tflite": 0.81, "model_dynamic.tflite": 0.99},
+    "camvid_dabnet": {"model_fp32.tflite": 0.999, "model_int8.tflite": 0.77, "model_dynamic.tflite": 0.99},
 }
 PACKAGES = pytest.mark.parametrize(
     "version_dir,report", [pytest.param(v, r, id=v.split("/")[1]) for v, r in SHIPPED.items()])
