@@ -21,6 +21,14 @@ all for "any input size" and export: "same" padding everywhere (sizes
 average pooling of the input injection ignores the zero padding at the
 border (TF's "same" pooling; PyTorch's ``AvgPool2d`` counts it). The
 classifier has a bias (PyTorch's has none): ``num_classes`` more weights.
+
+``activation`` swaps the paper's PReLU for an activation that mobile int8
+runtimes fuse into the preceding convolution or add: the TFLite XNNPACK
+delegate has no int8 PRELU (it falls back to a slow reference kernel and
+splits the delegated graph; docs/deployment.md), while RELU/RELU6 fuse and
+LEAKY_RELU is delegated. Layers are named ``<unit>_<activation>``
+(``stem_conv1_prelu``, ``stem_conv1_relu``), so every convolution and batch
+norm keeps its name whatever the activation.
 """
 
 import keras
@@ -39,41 +47,53 @@ STAGE2_DILATIONS = (4, 4, 8, 8, 16, 16)
 # statistics on the same images.
 _BN_EPSILON = 1e-3
 _BN_MOMENTUM = 0.9
+# LeakyReLU's slope when ``activation="leaky_relu"`` (PReLU's alphas start at 0
+# and the trained v5 alphas are mostly small and positive).
+_LEAKY_SLOPE = 0.1
+ACTIVATIONS = ("prelu", "relu", "relu6", "leaky_relu")
 
 
-def _bn_prelu(x, name):
+def _activation_layer(activation, name):
+    if activation == "prelu":
+        return keras.layers.PReLU(shared_axes=[1, 2], name=name)
+    if activation == "leaky_relu":
+        return keras.layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name=name)
+    return keras.layers.ReLU(max_value=6.0 if activation == "relu6" else None, name=name)
+
+
+def _bn_act(x, name, activation):
     x = keras.layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
-    return keras.layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu")(x)
+    return _activation_layer(activation, f"{name}_{activation}")(x)
 
 
-def _conv(x, filters, kernel_size, *, name, strides=1, bn_prelu=True):
+def _conv(x, filters, kernel_size, *, name, activation, strides=1):
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name)(x)
-    return _bn_prelu(x, name) if bn_prelu else x
+    return _bn_act(x, name, activation)
 
 
-def _depthwise(x, kernel_size, dilation_rate, *, name):
+def _depthwise(x, kernel_size, dilation_rate, *, name, activation):
     x = keras.layers.DepthwiseConv2D(
         kernel_size, padding="same", dilation_rate=dilation_rate, use_bias=False, name=name
     )(x)
-    return _bn_prelu(x, name)
+    return _bn_act(x, name, activation)
 
 
-def dab_module(x, dilation, *, name):
+def dab_module(x, dilation, *, name, activation="prelu"):
     """One Depth-wise Asymmetric Bottleneck module; ``(B, h, w, C) -> (B, h, w, C)``, C even."""
     channels = x.shape[-1]
-    y = _bn_prelu(x, f"{name}_in")
-    y = _conv(y, channels // 2, 3, name=f"{name}_conv3x3")
-    plain = _depthwise(y, (3, 1), 1, name=f"{name}_dconv3x1")
-    plain = _depthwise(plain, (1, 3), 1, name=f"{name}_dconv1x3")
-    dilated = _depthwise(y, (3, 1), (dilation, 1), name=f"{name}_ddconv3x1")
-    dilated = _depthwise(dilated, (1, 3), (1, dilation), name=f"{name}_ddconv1x3")
+    y = _bn_act(x, f"{name}_in", activation)
+    y = _conv(y, channels // 2, 3, name=f"{name}_conv3x3", activation=activation)
+    plain = _depthwise(y, (3, 1), 1, name=f"{name}_dconv3x1", activation=activation)
+    plain = _depthwise(plain, (1, 3), 1, name=f"{name}_dconv1x3", activation=activation)
+    dilated = _depthwise(y, (3, 1), (dilation, 1), name=f"{name}_ddconv3x1", activation=activation)
+    dilated = _depthwise(dilated, (1, 3), (1, dilation), name=f"{name}_ddconv1x3", activation=activation)
     y = keras.layers.Add(name=f"{name}_branches")([plain, dilated])
-    y = _bn_prelu(y, f"{name}_out")
+    y = _bn_act(y, f"{name}_out", activation)
     y = keras.layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_conv1x1")(y)
     return keras.layers.Add(name=f"{name}_residual")([y, x])
 
 
-def downsampling_block(x, filters, *, name):
+def downsampling_block(x, filters, *, name, activation="prelu"):
     """ENet-style downsampling: a stride-2 3x3 convolution, concatenated with
     a 2x2 max pooling of the input when the width grows; ``(B, h, w, c) ->
     (B, ceil(h/2), ceil(w/2), filters)``."""
@@ -83,7 +103,7 @@ def downsampling_block(x, filters, *, name):
     if channels < filters:
         pooled = keras.layers.MaxPooling2D(2, padding="same", name=f"{name}_pool")(x)
         y = keras.layers.Concatenate(name=f"{name}_concat")([y, pooled])
-    return _bn_prelu(y, name)
+    return _bn_act(y, name, activation)
 
 
 def _input_injection(x, times, name):
@@ -94,7 +114,8 @@ def _input_injection(x, times, name):
 
 @register("dabnet")
 def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_filters=64,
-           stage2_filters=128, stage1_blocks=3, stage1_dilation=2, stage2_dilations=STAGE2_DILATIONS):
+           stage2_filters=128, stage1_blocks=3, stage1_dilation=2, stage2_dilations=STAGE2_DILATIONS,
+           activation="prelu"):
     """DABNet: stem (3 convs, stride 2) -> downsampling + ``stage1_blocks`` DAB
     modules (stride 4, dilation ``stage1_dilation``) -> downsampling + one DAB
     module per entry of ``stage2_dilations`` (stride 8) -> 1x1 classifier ->
@@ -114,6 +135,11 @@ def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_
         stage1_blocks: DAB modules in stage 1 (3).
         stage1_dilation: dilation of stage 1's dilated branch (2).
         stage2_dilations: dilation of each stage 2 module (4, 4, 8, 8, 16, 16).
+        activation: after every batch norm: ``"prelu"`` (the paper's, one
+            learned slope per channel), ``"relu"``, ``"relu6"`` or
+            ``"leaky_relu"`` (slope 0.1). ReLU/ReLU6 fuse into the int8
+            convolutions of a TFLite file; PReLU has no int8 XNNPACK kernel.
+            Without PReLU the model has 4,553 fewer parameters (the slopes).
 
     Returns:
         ``keras.Model`` named ``"dabnet"``: float32 raw pixels ``(B, H, W, C)``
@@ -129,31 +155,34 @@ def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_
         widths[arg] = check_int(value, f"`{arg}`", context=builder, minimum=2)
         if widths[arg] % 2:
             raise ValueError(f"{builder}: `{arg}` must be even (a DAB module halves it), got {value!r}.")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{builder}: `activation` must be one of {', '.join(ACTIVATIONS)}; got {activation!r}.")
     if not is_int_sequence(stage2_dilations, allow_empty=False):
         raise ValueError(f"{builder}: `stage2_dilations` must be a non-empty list of positive ints, "
                          f"got {stage2_dilations!r}.")
 
     images = image_input(shape)
     x = normalize(images, "tf")
-    stem = _conv(x, stem_filters, 3, strides=2, name="stem_conv1")
-    stem = _conv(stem, stem_filters, 3, name="stem_conv2")
-    stem = _conv(stem, stem_filters, 3, name="stem_conv3")
+    act = activation
+    stem = _conv(x, stem_filters, 3, strides=2, name="stem_conv1", activation=act)
+    stem = _conv(stem, stem_filters, 3, name="stem_conv2", activation=act)
+    stem = _conv(stem, stem_filters, 3, name="stem_conv3", activation=act)
     injected = [_input_injection(x, k, f"input_injection{k}") for k in (1, 2, 3)]
-    x = _bn_prelu(keras.layers.Concatenate(name="stage0_concat")([stem, injected[0]]), "stage0")
+    x = _bn_act(keras.layers.Concatenate(name="stage0_concat")([stem, injected[0]]), "stage0", act)
 
-    stage_input = downsampling_block(x, widths["stage1_filters"], name="stage1_down")
+    stage_input = downsampling_block(x, widths["stage1_filters"], name="stage1_down", activation=act)
     x = stage_input
     for i in range(stage1_blocks):
-        x = dab_module(x, stage1_dilation, name=f"stage1_dab{i + 1}")
+        x = dab_module(x, stage1_dilation, name=f"stage1_dab{i + 1}", activation=act)
     x = keras.layers.Concatenate(name="stage1_concat")([x, stage_input, injected[1]])
-    x = _bn_prelu(x, "stage1")
+    x = _bn_act(x, "stage1", act)
 
-    stage_input = downsampling_block(x, widths["stage2_filters"], name="stage2_down")
+    stage_input = downsampling_block(x, widths["stage2_filters"], name="stage2_down", activation=act)
     x = stage_input
     for i, dilation in enumerate(stage2_dilations):
-        x = dab_module(x, dilation, name=f"stage2_dab{i + 1}")
+        x = dab_module(x, dilation, name=f"stage2_dab{i + 1}", activation=act)
     x = keras.layers.Concatenate(name="stage2_concat")([x, stage_input, injected[2]])
-    x = _bn_prelu(x, "stage2")
+    x = _bn_act(x, "stage2", act)
 
     x = keras.layers.Conv2D(num_classes, 1, name="classifier")(x)
     x = ResizeLike("bilinear", name="upsample_logits")([x, images])

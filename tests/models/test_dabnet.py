@@ -81,6 +81,30 @@ def test_dab_module_is_the_identity_plus_its_projection():
     assert np.flatnonzero(changed).tolist() == list(range(3, 12))
 
 
+@pytest.mark.parametrize("activation, layer_type", [
+    ("relu", keras.layers.ReLU), ("relu6", keras.layers.ReLU), ("leaky_relu", keras.layers.LeakyReLU),
+])
+def test_activation_swaps_every_prelu_and_keeps_the_other_layer_names(activation, layer_type):
+    prelu = _small()
+    other = _small(activation=activation)
+    prelu_layers = [layer for layer in prelu.layers if isinstance(layer, keras.layers.PReLU)]
+    swapped = [layer for layer in other.layers if isinstance(layer, layer_type)]
+    assert not any(isinstance(layer, keras.layers.PReLU) for layer in other.layers)
+    assert [layer.name.replace("_prelu", f"_{activation}") for layer in prelu_layers] == [
+        layer.name for layer in swapped]
+    # Convolutions and batch norms keep their names: a PReLU model's weights load into them by name.
+    kept = {layer.name for layer in prelu.layers} - {layer.name for layer in prelu_layers}
+    assert kept == {layer.name for layer in other.layers} - {layer.name for layer in swapped}
+    assert prelu.count_params() - other.count_params() == sum(layer.count_params() for layer in prelu_layers)
+    x = np.array([[-2.0, -0.5, 0.0, 3.0, 7.5]], "float32")
+    expected = {"relu": np.maximum(x, 0), "relu6": np.clip(x, 0, 6), "leaky_relu": np.where(x > 0, x, 0.1 * x)}
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(swapped[0](x)), expected[activation], rtol=1e-6)
+
+
+def test_paper_model_with_relu_has_4553_fewer_parameters():
+    assert kseg.models.dabnet(num_classes=11, activation="relu").count_params() == 763_688 - 4_553
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(stage1_filters=63), "stage1_filters.*even"),
     (dict(stage2_filters=0), "stage2_filters"),
@@ -88,6 +112,7 @@ def test_dab_module_is_the_identity_plus_its_projection():
     (dict(stage2_dilations=(4, 0)), "stage2_dilations"),
     (dict(stage1_blocks=-1), "stage1_blocks"),
     (dict(num_classes=0), "num_classes"),
+    (dict(activation="gelu"), "activation.*prelu, relu, relu6, leaky_relu.*gelu"),
 ])
 def test_bad_arguments_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
