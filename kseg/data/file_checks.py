@@ -14,14 +14,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from kseg.data.images import COLOUR_MODES, GRAY_MODES
 from kseg.data.mask_codec import out_of_range_message, unmapped_message
 from kseg.data.source import DataError
 
 logger = logging.getLogger("kseg.data")
 
 LOSSY_MASK_EXTENSIONS = (".jpg", ".jpeg")
-# PIL modes -> what they mean for us.
-IMAGE_MODES = {"L": 1, "RGB": 3, "P": 3}
+# PIL modes -> channel count (16-bit grayscale is read scaled to 8 bits,
+# see kseg.data.images).
+IMAGE_MODES = {**{m: 1 for m in GRAY_MODES}, **{m: 3 for m in COLOUR_MODES}}
 INDEX_MASK_MODES = ("L", "P", "1", "I;16", "I;16B", "I")
 MAX_LISTED = 10
 

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from kseg.data.images import decode_image
 from kseg.data.mask_codec import message_tf, out_of_range_message, unmapped_message
 
 
@@ -96,8 +97,7 @@ def make_decode_fn(*, image_channels, mask_modes, codec, num_classes, ignore_id)
             return m
 
     def decode(image_path, mask_path):
-        image = tf.io.decode_image(tf.io.read_file(image_path), channels=image_channels,
-                                   expand_animations=False)
+        image = decode_image(tf.io.read_file(image_path), image_channels)
         mask = map_and_check(read_mask(mask_path), codec, num_classes=num_classes,
                              ignore_id=ignore_id, source=mask_path)
         mask = check_same_size(image, mask, image_path, mask_path)

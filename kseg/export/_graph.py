@@ -12,7 +12,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kseg._checks import positive_int
+from kseg._checks import is_int_sequence, positive_int
+from kseg.export._contract import SCORES, check_output_path
+from kseg.serving import signatures as sig
+from kseg.data import images
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Candidate input-size multiples probed for fully convolutional models.
@@ -187,13 +190,53 @@ def decode_image(data, channels, max_image_size, what):
     """uint8 ``[h, w, channels]`` from one PNG/JPEG string, size-checked first."""
     size = checked_size(data, max_image_size, what)
     with tf.control_dependencies([size]):
-        image = tf.io.decode_image(data, channels=channels, dtype=tf.uint8, expand_animations=False)
-    image = tf.ensure_shape(image, [None, None, channels])
-    return image
+        return images.decode_image(data, channels)
 
 
-def logits_to_outputs(logits, include_probabilities, probabilities_key, classes_key):
-    outputs = {classes_key: tf.argmax(logits, axis=-1, output_type=tf.int32)}
+def logits_to_outputs(logits, *, include_scores=False, include_probabilities=False):
+    """The outputs of every kseg export from float32 logits ``[N, H, W, K]``.
+
+    Returns:
+        dict: ``classes`` int32 ``[N, H, W]`` (argmax), with ``scores`` the
+        logits themselves, with ``probabilities`` their softmax.
+    """
+    outputs = {sig.CLASSES: tf.argmax(logits, axis=-1, output_type=tf.int32)}
+    if include_scores:
+        outputs[SCORES] = logits
     if include_probabilities:
-        outputs[probabilities_key] = tf.nn.softmax(logits, axis=-1)
+        outputs[sig.PROBABILITIES] = tf.nn.softmax(logits, axis=-1)
     return outputs
+
+
+def check_export_target(model, path, suffix):
+    """The exporters' opening checks: ``path`` ends with ``suffix`` in a writable
+    folder and ``model`` is a ``keras.Model``. Returns ``path`` as a str."""
+    path = check_output_path(path, suffix)
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
+    return path
+
+
+def check_input_size(input_size, spec):
+    """``(H, W)`` of a fixed-size export: ``input_size`` checked, or the model's own fixed size."""
+    if input_size is None:
+        if spec.fixed_size is None:
+            raise ValueError("input_size=(H, W) is required: the model takes any size but a .tflite has a fixed one.")
+        return spec.fixed_size
+    if not is_int_sequence(input_size, length=2):
+        raise ValueError(f"input_size must be (height, width) positive ints, got {input_size!r}.")
+    return (int(input_size[0]), int(input_size[1]))
+
+
+def spec_for_size(model, input_size, size_divisor):
+    """ModelSpec; a dynamic model that already answers at input_size needs no resize."""
+    spec = inspect_model(model, size_divisor=size_divisor or 1)
+    if spec.fixed_size is None and size_divisor is None:
+        try:
+            out = model(np.zeros((1, *input_size, spec.channels), np.float32), training=False)
+            fits = tuple(out.shape[1:3]) == tuple(input_size)
+        except Exception:  # the model rejects this size: probe its divisor instead
+            fits = False
+        if not fits:
+            spec = inspect_model(model)
+    return spec
