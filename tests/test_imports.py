@@ -5,6 +5,9 @@ functions too: a lazy import hides a cycle from Python's import machinery,
 not from the design. Nodes are the subpackages (``kseg.training``), the
 top-level private modules (``kseg._io``) and the package root ``kseg``
 (whose ``__init__`` imports the subpackages that register Keras objects).
+The same walk runs inside every subpackage, one level down: its modules
+(``kseg.inference.predictor``) must not import each other in a circle either,
+its ``__init__`` being the node named after the package.
 ``importlib.import_module`` is followed when its name is a literal; the
 root's lazy ``__getattr__`` (``import_module(f"kseg.{name}")``) is the
 package's front door for users, not a dependency, and is not.
@@ -34,20 +37,21 @@ def _absolute(node, module_path, package_dir, root):
     """The dotted module an ``ImportFrom`` names, relative imports resolved."""
     if not node.level:
         return node.module or ""
-    package = [root, *module_path.relative_to(package_dir).with_suffix("").parts][:-1]
+    package = [*root.split("."), *module_path.relative_to(package_dir).with_suffix("").parts][:-1]
     base = package[: len(package) - node.level + 1]
     return ".".join(base + ([node.module] if node.module else []))
 
 
 def _targets(tree, module_path, package_dir, root, names):
     """``(node name, line)`` for every import of ``root.<something>`` in ``tree``."""
+    prefix = root.split(".")
 
     def resolve(dotted, imported=()):
         parts = dotted.split(".")
-        if parts[0] != root:
+        if parts[: len(prefix)] != prefix:
             return []
-        if len(parts) > 1:
-            return [parts[1]]
+        if len(parts) > len(prefix):
+            return [parts[len(prefix)]]
         # `import kseg` or `from kseg import a, b`: a name that is a subpackage or
         # module is that node; anything else comes from the root's __init__.
         return [name if name in names else root for name in imported] or [root]
@@ -71,10 +75,11 @@ def _targets(tree, module_path, package_dir, root, names):
     return found
 
 
-def import_graph(package_dir):
-    """``{node: {imported node: [(file, line), ...]}}`` of the package at ``package_dir``."""
+def import_graph(package_dir, root=None):
+    """``{node: {imported node: [(file, line), ...]}}`` of the package at ``package_dir``
+    (dotted name ``root``, default its folder name)."""
     package_dir = Path(package_dir)
-    root = package_dir.name
+    root = root or package_dir.name
     names = _node_names(package_dir)
     graph = {name: {} for name in names | {root}}
     for path in sorted(package_dir.rglob("*.py")):
@@ -82,7 +87,8 @@ def import_graph(package_dir):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for target, line in _targets(tree, path, package_dir, root, names):
             if target != source:
-                graph[source].setdefault(target, []).append((str(path.relative_to(package_dir.parent)), line))
+                where = path.relative_to(package_dir.parents[len(root.split(".")) - 1]).as_posix()
+                graph[source].setdefault(target, []).append((where, line))
     return graph
 
 
@@ -127,6 +133,20 @@ def test_kseg_subpackages_have_no_import_cycle():
     assert cycle is None, "import cycle between kseg subpackages:\n" + describe(graph, cycle)
 
 
+def _subpackages(package_dir, root):
+    for init in sorted(package_dir.rglob("__init__.py")):
+        if init.parent != package_dir:
+            parts = init.parent.relative_to(package_dir).parts
+            yield init.parent, ".".join([root, *parts])
+
+
+@pytest.mark.parametrize("package_dir, root", list(_subpackages(KSEG_ROOT, "kseg")), ids=lambda v: str(v))
+def test_modules_inside_each_subpackage_have_no_import_cycle(package_dir, root):
+    graph = import_graph(package_dir, root)
+    cycle = find_cycle(graph)
+    assert cycle is None, f"import cycle between the modules of {root}:\n" + describe(graph, cycle)
+
+
 def test_the_training_workflow_sits_above_training_and_inference():
     graph = import_graph(KSEG_ROOT)
     assert {"training", "inference", "export", "data", "models"} <= set(graph["workflows"])
@@ -168,6 +188,24 @@ def test_the_walk_resolves_the_root_and_import_module(tmp_path):
     graph = import_graph(pkg)
     assert set(graph["pkg"]) == {"a"} and set(graph["a"]) == {"b"} and set(graph["b"]) == {"pkg"}
     assert find_cycle(graph) == ["a", "b", "pkg", "a"]
+
+
+def test_the_walk_finds_a_cycle_between_modules_of_one_subpackage(tmp_path):
+    # The shape kseg.inference had: predictor imports tflite_predictor inside a function,
+    # tflite_predictor imports predictor at the top.
+    pkg = tmp_path / "pkg"
+    _write(pkg, {
+        "__init__.py": "",
+        "sub/__init__.py": "from pkg.sub.predictor import load\n",
+        "sub/predictor.py": "from pkg import _io\n\ndef load():\n    from pkg.sub.tflite import run\n",
+        "sub/tflite.py": "from .predictor import load\nrun = 1\n",
+        "_io.py": "",
+    })
+    graph = import_graph(pkg / "sub", "pkg.sub")
+    assert graph["predictor"] == {"tflite": [("pkg/sub/predictor.py", 4)]}
+    cycle = find_cycle(graph)
+    assert cycle == ["predictor", "tflite", "predictor"]
+    assert "predictor imports tflite at pkg/sub/predictor.py:4" in describe(graph, cycle)
 
 
 @pytest.mark.parametrize("edges, expected", [({"x": {"y": []}, "y": {}}, None),

@@ -1,4 +1,4 @@
-"""One interface over a `.keras` model, an exported SavedModel and a `.tflite` file."""
+"""One interface over a `.keras` model, an exported SavedModel, a `.tflite` and a `.onnx` file."""
 
 import json
 import os
@@ -10,48 +10,15 @@ import tensorflow as tf
 
 from kseg.export.labels import read_labels
 from kseg.export.metadata import METADATA_FILENAME
+from kseg.inference.predictor_base import Predictor
+from kseg.inference.onnx_predictor import onnx_predictor
+from kseg.inference.tflite_predictor import tflite_predictor
 import kseg  # noqa: F401  (registers every kseg object a .keras file may hold)
 
+__all__ = ["Predictor", "keras_predictor", "load_predictor"]
 
-class Predictor:
-    """Maps uint8 images ``[N, H, W, 3]`` to class maps ``int32 [N, H, W]``.
-
-    Built by ``load_predictor``; ``source`` is ``"keras"``, ``"saved_model"``
-    or ``"tflite"``. The first two run at the image's own resolution (kseg
-    models accept any size); a ``.tflite`` runs at the size it was exported for.
-    """
-
-    def __init__(self, path, source, fn, num_classes=None, class_names=None, channels=None, accepts_float=False):
-        self.path, self.source, self._fn = str(path), source, fn
-        self.num_classes, self.class_names = num_classes, class_names
-        # C the model takes; None when the model does not say (no check).
-        self.channels = channels
-        # A Keras model takes float raw pixels (0..255) too, e.g. resized images
-        # exactly as fit's validation pass feeds them; exported files take uint8 only.
-        self.accepts_float = accepts_float
-
-    def classes(self, images):
-        """uint8 ``[N, H, W, C]`` (or one ``[H, W, C]``) -> int32 ``[N, H, W]``.
-
-        ``accepts_float`` predictors take float raw pixels as well.
-
-        Raises:
-            ValueError: not uint8 (or float when accepted), not rank 3/4, or C is not the model's
-                (``images: expected 3 channels, got 6``): a first convolution
-                would otherwise fail with its own message or, for a multiple
-                of C, answer as if the image were C-channel groups.
-        """
-        images = np.asarray(images)
-        if images.ndim == 3:
-            images = images[None]
-        floating = self.accepts_float and np.issubdtype(images.dtype, np.floating)
-        if images.ndim != 4 or not (images.dtype == np.uint8 or floating):
-            raise ValueError(
-                f"Predictor expects uint8 images [N, H, W, C]; got {images.dtype} {images.shape}."
-            )
-        if self.channels is not None and images.shape[-1] != self.channels:
-            raise ValueError(f"images: expected {self.channels} channels, got {images.shape[-1]}.")
-        return np.asarray(self._fn(images), dtype=np.int32)
+# Files that run as exported, by suffix: a fixed contract (uint8 images in, classes out).
+_EXPORTED_FILES = {".tflite": tflite_predictor, ".onnx": onnx_predictor}
 
 
 def _labels_beside(path):
@@ -75,11 +42,12 @@ def _saved_model_channels(path, signature):
     return signature.structured_input_signature[1]["images"].shape[-1]
 
 
-def load_predictor(path, tta=None, tile=None, tile_overlap=0.25):
-    """Load a ``.keras`` file, a SavedModel directory (``saved_model.pb`` inside) or a kseg ``.tflite``.
+def load_predictor(path, tta=None, tile=None, tile_overlap=0.25, num_threads=1):
+    """Load a ``.keras`` file, a SavedModel directory (``saved_model.pb`` inside), a kseg ``.tflite`` or ``.onnx``.
 
-    A ``.tflite`` gives a ``kseg.inference.TFLitePredictor`` (one thread, the
-    file's fixed input size); use ``tflite_predictor`` for more threads.
+    A ``.tflite`` gives a ``kseg.inference.TFLitePredictor`` (the file's fixed
+    input size), a ``.onnx`` an ``OnnxPredictor`` (ONNX Runtime); both run
+    ``num_threads`` threads.
 
     ``tta`` (a ``.keras`` file only): a ``kseg.models.parse_tta`` spec such as
     ``"flip"``; the model is wrapped by ``kseg.models.with_tta``. A SavedModel
@@ -95,15 +63,15 @@ def load_predictor(path, tta=None, tile=None, tile_overlap=0.25):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Model {path!r} does not exist.")
-    if path.endswith(".tflite") and os.path.isfile(path):
-        if tta:
-            raise ValueError(f"--tta applies to .keras models; {path!r} is a .tflite (export a TTA model instead).")
-        from kseg.inference.tflite_predictor import tflite_predictor  # it builds on Predictor
-
-        return tflite_predictor(path)
-    if tile and (os.path.isdir(path) or path.endswith(".tflite")):
+    suffix = os.path.splitext(path)[1].lower()
+    exported_file = suffix in _EXPORTED_FILES and os.path.isfile(path)
+    if tta and exported_file:
+        raise ValueError(f"--tta applies to .keras models; {path!r} is a {suffix} (export a TTA model instead).")
+    if tile and (os.path.isdir(path) or exported_file):
         raise ValueError(f"--tile applies to .keras models; {path!r} runs as exported (export it with "
                          "`pipelines.export --tile H W` instead).")
+    if exported_file:
+        return _EXPORTED_FILES[suffix](path, num_threads=num_threads)
     if tta and os.path.isdir(path):
         raise ValueError(f"--tta applies to .keras models; {path!r} is a SavedModel (export a TTA model with "
                          "`pipelines.export --tta` instead).")

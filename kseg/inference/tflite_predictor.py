@@ -8,9 +8,9 @@ ai-edge-litert is missing, with a warning) through
 import os
 
 from kseg.export.labels import read_labels
-from kseg.export.tflite import labels_path_for
+from kseg.export._contract import labels_path_for
 from kseg.export.tflite_runtime import TFLiteRunner, tflite_interpreter
-from kseg.inference.predictor import Predictor
+from kseg.inference.predictor_base import Predictor
 from kseg.serving import signatures as sig
 
 __all__ = ["TFLitePredictor", "tflite_interpreter", "tflite_predictor"]
