@@ -19,7 +19,7 @@ import tensorflow as tf
 from keras import ops
 
 from kseg._checks import check_number  # noqa: F401  (kseg.losses.base.check_number)
-from kseg.losses.labels import check_ignore_id, squeeze_labels, valid_mask
+from kseg.losses.labels import check_ignore_id, squeeze_labels, stray_id_nan, valid_mask
 
 
 def check_class_weights(class_weights):
@@ -65,11 +65,24 @@ def pixel_sample_weight(sample_weight, rank):
     return sample_weight
 
 
+DEFAULT_REDUCTION = "sum_over_batch_size"
+# Keras's reductions; kseg's losses read the "mean" ones as "mean over valid pixels".
+MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+PIXEL_REDUCTIONS = (*MEAN_REDUCTIONS, "sum", "none", None)
+
+
+def check_reduction(reduction, allowed, owner):
+    """Validate a ``reduction`` argument against ``allowed``; returns it."""
+    if reduction not in allowed:
+        raise ValueError(f"{owner}: reduction must be one of {list(allowed)}; got {reduction!r}.")
+    return reduction
+
+
 class SegmentationLoss(keras.losses.Loss):
     """Shared argument handling and label preparation for kseg losses.
 
     Subclasses define ``compute(y_true, y_pred, sample_weight)`` returning the
-    float32 scalar loss of one replica's batch.
+    float32 loss of one replica's batch (reduced as ``self.reduction`` says).
 
     Args:
         ignore_id: label id whose pixels do not contribute (None: no ignore).
@@ -77,10 +90,15 @@ class SegmentationLoss(keras.losses.Loss):
         from_logits: True if ``y_pred`` holds logits (the kseg model
             contract); False if it holds probabilities that sum to 1.
         name: loss name.
+        reduction: one of Keras's reductions (see :class:`PixelwiseLoss`).
     """
 
-    def __init__(self, ignore_id=255, class_weights=None, from_logits=True, name=None):
-        super().__init__(name=name, reduction="sum_over_batch_size", dtype="float32")
+    REDUCTIONS = PIXEL_REDUCTIONS
+
+    def __init__(self, ignore_id=255, class_weights=None, from_logits=True, name=None,
+                 reduction=DEFAULT_REDUCTION):
+        reduction = check_reduction(reduction, self.REDUCTIONS, type(self).__name__)
+        super().__init__(name=name, reduction=reduction, dtype="float32")
         self.ignore_id = check_ignore_id(ignore_id)
         self.class_weights = check_class_weights(class_weights)
         if not isinstance(from_logits, bool):
@@ -107,12 +125,14 @@ class SegmentationLoss(keras.losses.Loss):
             )
         labels = squeeze_labels(y_true, rank)
         valid = valid_mask(labels, num_classes, self.ignore_id)
+        poison = stray_id_nan(labels, num_classes, self.ignore_id)
         labels = ops.where(valid, labels, 0)
         if self.from_logits:
             log_probs = ops.log_softmax(y_pred, axis=-1)
         else:
             log_probs = ops.log(ops.clip(y_pred, 1e-7, 1.0))
-        return labels, ops.cast(valid, "float32"), log_probs
+        # NaN under XLA when a stray id got past the compiled-away check.
+        return labels, ops.cast(valid, "float32"), log_probs + poison
 
     def pixel_class_weights(self, labels):
         """float32 weight of each pixel's true class, or None without weights."""
@@ -122,15 +142,19 @@ class SegmentationLoss(keras.losses.Loss):
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         with keras.name_scope(self.name):
-            return replica_scale(self.compute(y_true, y_pred, sample_weight))
+            value = self.compute(y_true, y_pred, sample_weight)
+            return value if self.reduction in ("none", None) else replica_scale(value)
 
     def get_config(self):
-        return {
+        config = {
             "name": self.name,
             "ignore_id": self.ignore_id,
             "class_weights": None if self.class_weights is None else list(self.class_weights),
             "from_logits": self.from_logits,
         }
+        if self.reduction != DEFAULT_REDUCTION:
+            config["reduction"] = self.reduction
+        return config
 
 
 class PixelwiseLoss(SegmentationLoss):
@@ -147,16 +171,29 @@ class PixelwiseLoss(SegmentationLoss):
     valid pixels N_valid, not the sum of weights (as in torchvision and
     DeepLab, unlike PyTorch's weighted ``CrossEntropyLoss``), so class weights
     change the loss scale. A batch with no valid pixel gives 0.
+
+    ``reduction`` (Keras's names): ``"sum_over_batch_size"`` (default) and
+    ``"mean"``: the formula above; ``"mean_with_sample_weight"``: divided by
+    ``sum_i v_i * s_i * w[y_i]`` instead (PyTorch's weighted mean);
+    ``"sum"``: the numerator; ``"none"`` (or None): the float32 ``(B, H, W)``
+    map of ``v_i * s_i * w[y_i] * l_i`` (0 at ignored pixels).
     """
 
     def compute(self, y_true, y_pred, sample_weight=None):
         labels, valid, log_probs = self.prepare(y_true, y_pred)
-        losses = self.pixel_losses(labels, log_probs) * valid
-        weights = self.pixel_class_weights(labels)
-        if weights is not None:
-            losses = losses * weights
+        weights = valid
+        class_weights = self.pixel_class_weights(labels)
+        if class_weights is not None:
+            weights = weights * class_weights
         if sample_weight is not None:
-            losses = losses * pixel_sample_weight(sample_weight, len(losses.shape))
+            weights = weights * pixel_sample_weight(sample_weight, len(weights.shape))
+        losses = self.pixel_losses(labels, log_probs) * weights
+        if self.reduction in ("none", None):
+            return losses
+        if self.reduction == "sum":
+            return ops.sum(losses)
+        if self.reduction == "mean_with_sample_weight":
+            return ops.divide_no_nan(ops.sum(losses), ops.sum(weights))
         return ops.divide_no_nan(ops.sum(losses), ops.sum(valid))
 
 

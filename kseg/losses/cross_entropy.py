@@ -24,6 +24,7 @@ class CrossEntropy(PixelwiseLoss):
         class_weights: optional sequence of C non-negative per-class weights.
         from_logits: True (default) if ``y_pred`` holds logits.
         name: loss name.
+        reduction: Keras's reduction names; see ``PixelwiseLoss``.
 
     Call arguments:
         y_true: int ``(B, H, W)`` or ``(B, H, W, 1)`` class ids.
@@ -34,9 +35,10 @@ class CrossEntropy(PixelwiseLoss):
     Returns a float32 scalar.
     """
 
-    def __init__(self, ignore_id=255, class_weights=None, from_logits=True, name="cross_entropy"):
+    def __init__(self, ignore_id=255, class_weights=None, from_logits=True, name="cross_entropy",
+                 reduction="sum_over_batch_size"):
         super().__init__(ignore_id=ignore_id, class_weights=class_weights,
-                         from_logits=from_logits, name=name)
+                         from_logits=from_logits, name=name, reduction=reduction)
 
     def pixel_losses(self, labels, log_probs):
         return -true_class_log_prob(labels, log_probs)

@@ -29,16 +29,20 @@ class DiceLoss(SegmentationLoss):
         class_weights: optional sequence of C non-negative weights, not all 0.
         from_logits: True (default) if ``y_pred`` holds logits.
         name: loss name.
+        reduction: ``"sum_over_batch_size"`` (default) or ``"mean"`` (the
+            same): Dice is a ratio over the whole batch, with no per-pixel map.
 
     Call arguments: y_true int ``(B, H, W)``, y_pred float ``(B, H, W, C)``;
     ``sample_weight`` (broadcastable to ``(B, H, W)``) weights each pixel's
     contribution to the sums. Returns a float32 scalar.
     """
 
+    REDUCTIONS = ("sum_over_batch_size", "mean")
+
     def __init__(self, smooth=1.0, ignore_id=255, class_weights=None, from_logits=True,
-                 name="dice"):
+                 name="dice", reduction="sum_over_batch_size"):
         super().__init__(ignore_id=ignore_id, class_weights=class_weights,
-                         from_logits=from_logits, name=name)
+                         from_logits=from_logits, name=name, reduction=reduction)
         smooth = check_number("smooth", smooth, inclusive=False)
         if self.class_weights is not None and sum(self.class_weights) == 0:
             raise ValueError("class_weights must not all be 0.")

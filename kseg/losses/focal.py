@@ -24,15 +24,16 @@ class FocalLoss(PixelwiseLoss):
         class_weights: optional sequence of C non-negative per-class weights.
         from_logits: True (default) if ``y_pred`` holds logits.
         name: loss name.
+        reduction: Keras's reduction names; see ``PixelwiseLoss``.
 
     Call arguments as for ``CrossEntropy``: y_true int ``(B, H, W)``, y_pred
     float ``(B, H, W, C)``. Returns a float32 scalar.
     """
 
     def __init__(self, gamma=2.0, ignore_id=255, class_weights=None, from_logits=True,
-                 name="focal"):
+                 name="focal", reduction="sum_over_batch_size"):
         super().__init__(ignore_id=ignore_id, class_weights=class_weights,
-                         from_logits=from_logits, name=name)
+                         from_logits=from_logits, name=name, reduction=reduction)
         gamma = check_number("gamma", gamma)
         self.gamma = gamma
 

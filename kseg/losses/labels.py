@@ -7,6 +7,13 @@ bilinear interpolation), so it is reported instead of being trained on.
 
 This is one of the few kseg modules that uses TensorFlow directly:
 ``tf.debugging.Assert`` is the only way to fail from inside a traced graph.
+
+Under XLA (``jit_compile=True``, and Keras's default ``"auto"`` on GPUs)
+assertions are compiled away. There a stray id turns the loss and the
+confusion matrix of its batch into NaN instead (:func:`stray_id_nan`): the
+Keras log shows ``loss: nan`` and ``miou: nan``, and ``TerminateOnNaN``
+(in kseg's training callbacks) stops the run, rather than the pixels being
+silently dropped like ignored ones.
 """
 
 import keras
@@ -15,6 +22,9 @@ import tensorflow as tf
 from keras import ops
 
 from kseg import _checks as checks
+
+# The int32 minimum: never a class, never an ignore id (ignore_id >= -2**31 + 1 in practice).
+NOT_AN_ID = -(2**31)
 
 
 def check_ignore_id(ignore_id):
@@ -42,9 +52,12 @@ def squeeze_labels(y_true, y_pred_rank):
         # Keras' Loss.__call__ converts labels to float; ids are exact
         # integers, so a fraction (a mask resized with bilinear interpolation)
         # is a data bug that rounding would turn into a plausible class.
+        # Under XLA, where the check cannot run, a fraction becomes an id
+        # that is no class and no ignore id, so valid_mask poisons the batch.
         rounded = ops.round(y_true)
+        integral = ops.equal(rounded, y_true)
         y_true = _checked(
-            rounded, ops.equal(rounded, y_true),
+            ops.where(integral, rounded, NOT_AN_ID), integral,
             "y_true holds non-integer class ids; resize masks with nearest-neighbour interpolation.",
             y_true)
     return ops.cast(y_true, "int32")
@@ -66,6 +79,14 @@ def _checked(result, ok, message, values):
         return tf.identity(result)
 
 
+def _id_ok(labels, num_classes, ignore_id):
+    """(in_range, ok): ``0 <= id < C``, and that or ``id == ignore_id``."""
+    in_range = ops.logical_and(labels >= 0, labels < num_classes)
+    if ignore_id is None:
+        return in_range, in_range
+    return in_range, ops.logical_or(in_range, ops.equal(labels, ignore_id))
+
+
 def valid_mask(labels, num_classes, ignore_id, what="y_true"):
     """Boolean mask of pixels that count, with a check on stray ids.
 
@@ -81,16 +102,21 @@ def valid_mask(labels, num_classes, ignore_id, what="y_true"):
     Raises:
         ValueError (eagerly) or ``tf.errors.InvalidArgumentError`` (in a
         graph) if an id outside ``[0, C)`` that is not ``ignore_id`` occurs.
-        Under XLA (``jit_compile=True``) assertions are compiled away, so such
-        pixels are then silently excluded like ignored ones.
+        Under XLA (``jit_compile=True``) assertions are compiled away: callers
+        add :func:`stray_id_nan` to their result so such a batch gives NaN.
     """
-    in_range = ops.logical_and(labels >= 0, labels < num_classes)
-    if ignore_id is None:
-        ok = in_range
-    else:
-        ok = ops.logical_or(in_range, ops.equal(labels, ignore_id))
+    in_range, ok = _id_ok(labels, num_classes, ignore_id)
     message = (
         f"{what} contains class ids outside [0, {num_classes}) that are not the "
         f"ignore id {ignore_id}; check num_classes and the label map."
     )
     return _checked(in_range, ok, message, labels)
+
+
+def stray_id_nan(labels, num_classes, ignore_id, dtype="float32"):
+    """Scalar 0, or NaN when ``labels`` holds an id outside ``[0, C)`` that is
+    not ``ignore_id``. Added to a loss or a confusion matrix it changes
+    nothing for good labels and makes bad ones impossible to miss where the
+    assertion of :func:`valid_mask` cannot run (XLA)."""
+    _, ok = _id_ok(labels, num_classes, ignore_id)
+    return ops.where(ops.all(ok), ops.cast(0.0, dtype), ops.cast(float("nan"), dtype))

@@ -14,13 +14,16 @@ class WeightedSum(keras.losses.Loss):
             ``keras.losses.Loss`` instance (kseg or Keras) and ``weight`` a
             finite number >= 0.
         name: loss name.
+        reduction: ``"sum_over_batch_size"`` (default) keeps each term's own
+            reduction; any other of Keras's names is given to every term
+            (``"none"``: the weighted sum of the per-pixel maps).
 
     Each term keeps its own normalisation (and its own division by the
     replicas in sync under ``tf.distribute``). Returns a float32 scalar.
     """
 
-    def __init__(self, losses, name="weighted_sum"):
-        super().__init__(name=name, reduction="sum_over_batch_size", dtype="float32")
+    def __init__(self, losses, name="weighted_sum", reduction="sum_over_batch_size"):
+        super().__init__(name=name, reduction=reduction, dtype="float32")
         try:
             pairs = [tuple(pair) for pair in losses]
         except TypeError:
@@ -39,6 +42,8 @@ class WeightedSum(keras.losses.Loss):
             if not isinstance(loss, keras.losses.Loss):
                 raise ValueError(f"Each loss must be a keras.losses.Loss instance, got {loss!r}.")
             weight = check_number("weight", weight, what="Loss weight")
+            if reduction != "sum_over_batch_size":
+                loss = type(loss).from_config({**loss.get_config(), "reduction": reduction})
             terms.append((loss, weight))
         self.losses = terms
 
@@ -50,9 +55,12 @@ class WeightedSum(keras.losses.Loss):
         return total
 
     def get_config(self):
-        return {
+        config = {
             "name": self.name,
             "losses": [
                 [keras.saving.serialize_keras_object(loss), weight] for loss, weight in self.losses
             ],
         }
+        if self.reduction != "sum_over_batch_size":
+            config["reduction"] = self.reduction
+        return config

@@ -5,7 +5,7 @@ from keras import ops
 
 from kseg._checks import positive_int
 from kseg.losses.base import pixel_sample_weight
-from kseg.losses.labels import check_ignore_id, squeeze_labels, valid_mask
+from kseg.losses.labels import check_ignore_id, squeeze_labels, stray_id_nan, valid_mask
 
 
 def check_num_classes(num_classes):
@@ -27,8 +27,8 @@ def batch_confusion_matrix(y_true, y_pred, num_classes, ignore_id=255, sample_we
 
     Rows index the truth, columns the prediction. Truth ids outside
     ``[0, C)`` that are not ``ignore_id`` raise (ValueError eagerly,
-    InvalidArgumentError in a graph); under XLA the check is compiled away
-    and such pixels are skipped.
+    InvalidArgumentError in a graph); under XLA, where the check is compiled
+    away, they make the whole matrix NaN.
     """
     y_pred = ops.convert_to_tensor(y_pred)
     if keras.backend.is_int_dtype(y_pred.dtype):
@@ -59,7 +59,11 @@ def batch_confusion_matrix(y_true, y_pred, num_classes, ignore_id=255, sample_we
         ops.reshape(weights, (-1,)), ops.reshape(index, (-1,)),
         num_segments=num_classes * num_classes, sorted=False,
     )
-    return ops.reshape(counts, (num_classes, num_classes))
+    # Under XLA the checks above are compiled away: a stray id makes the
+    # matrix (and every score from it, for the rest of the epoch) NaN.
+    poison = stray_id_nan(labels, num_classes, ignore_id, "float64") + stray_id_nan(
+        predictions, num_classes, None, "float64")
+    return ops.reshape(counts, (num_classes, num_classes)) + poison
 
 
 @keras.saving.register_keras_serializable(package="kseg")
@@ -80,8 +84,8 @@ class ConfusionMatrix(keras.metrics.Metric):
     ``update_state(y_true, y_pred, sample_weight=None)``: y_true int
     ``(B, H, W)`` or ``(B, H, W, 1)``; y_pred logits ``(B, H, W, C)`` (argmax
     inside) or int class ids ``(B, H, W)``. Truth ids outside ``[0, C)`` other
-    than ``ignore_id`` are an error (skipped under XLA, where assertions
-    cannot run).
+    than ``ignore_id`` are an error (under XLA, where assertions cannot run,
+    they turn the state and every score into NaN until ``reset_state``).
 
     ``result()`` of this base class: the float ``(C, C)`` matrix; subclasses
     return scores derived from it.
@@ -114,7 +118,10 @@ class ConfusionMatrix(keras.metrics.Metric):
         return cm
 
     def result(self):
-        return ops.cast(self.score(ops.convert_to_tensor(self.total_confusion_matrix)), self.dtype)
+        cm = ops.convert_to_tensor(self.total_confusion_matrix)
+        # A NaN matrix (stray ids under XLA) gives NaN scores, never a plausible number.
+        nan = ops.where(ops.any(ops.isnan(cm)), float("nan"), 0.0)
+        return ops.cast(self.score(cm) + ops.cast(nan, "float64"), self.dtype)
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "ignore_id": self.ignore_id}

@@ -1,6 +1,7 @@
 """Labels that are not class ids fail in every loss and in the confusion matrix,
 naming y_true, instead of being rounded or counted as a plausible class."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -51,3 +52,30 @@ def test_ids_outside_the_classes_reach_neither_loss_nor_confusion_matrix(bad_id)
     metric = metrics.MeanIoU(3)
     with pytest.raises(ValueError, match=message):
         metric.update_state(labels, logits)
+
+
+def _xla_model(num_classes):
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(num_classes, 1)(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=losses.CrossEntropy(),
+                  metrics=[metrics.MeanIoU(num_classes)], jit_compile=True)
+    return model
+
+
+@pytest.mark.parametrize("stray", [9.0, 0.5])
+def test_stray_ids_under_xla_make_loss_and_miou_nan(stray):
+    """Under jit_compile=True the assertion is compiled away: a 9 in a 5-class
+    problem (or a fraction) must not score like the ignore id 255 does."""
+    x = np.random.default_rng(0).normal(size=(4, 4, 4, 3)).astype(np.float32)
+    y = np.random.default_rng(1).integers(0, 5, (4, 4, 4)).astype(np.float32)
+    model = _xla_model(5)
+    y[2, 0, 0] = 255
+    good = model.evaluate(x, y, batch_size=2, verbose=0, return_dict=True)
+    assert np.isfinite(good["loss"]) and 0 < good["miou"] <= 1
+    y[2, 0, 0] = stray
+    bad = model.evaluate(x, y, batch_size=2, verbose=0, return_dict=True)
+    assert np.isnan(bad["loss"]) and np.isnan(bad["miou"])
+    stopper = keras.callbacks.TerminateOnNaN()
+    history = model.fit(x, y, batch_size=2, epochs=3, verbose=0, shuffle=False, callbacks=[stopper])
+    assert np.isnan(history.history["loss"][-1]) and len(history.history["loss"]) == 1
+    assert model.stop_training  # the run stops instead of training on

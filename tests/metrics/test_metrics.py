@@ -159,16 +159,18 @@ def test_in_model_fit_and_evaluate(jit_compile):
                                [v for v in report["per_class_iou"].values()], rtol=1e-5)
 
 
-def test_out_of_range_labels_under_xla_are_skipped():
+def test_out_of_range_labels_under_xla_make_the_matrix_nan():
     import tensorflow as tf
 
     bad = TRUTH.copy()
-    bad[0, 0, 0] = 9  # a correct prediction of class 0 would have been counted here
+    bad[0, 0, 0] = 9
     fn = tf.function(lambda t, p: metrics.batch_confusion_matrix(t, p, 4), jit_compile=True)
-    cm = fn(bad, logits_of(PRED)).numpy()
+    assert np.isnan(fn(bad, logits_of(PRED)).numpy()).all()
+    bad[0, 0, 0] = 255  # the ignore id is still skipped
     expected = EXPECTED_CM.copy()
-    expected[0, 0] -= 1
-    np.testing.assert_array_equal(cm, expected)
+    expected[TRUTH[0, 0, 0], PRED[0, 0, 0]] -= 1
+    np.testing.assert_array_equal(fn(bad, logits_of(PRED)).numpy(), expected)
+    bad[0, 0, 0] = 9
     with pytest.raises(tf.errors.InvalidArgumentError, match="outside"):
         tf.function(lambda t, p: metrics.batch_confusion_matrix(t, p, 4))(bad, logits_of(PRED))
 
