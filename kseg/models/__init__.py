@@ -12,6 +12,12 @@ averages its logits over flipped and rescaled views; ``with_tiling(model,
 tile_size=(H, W), overlap=0.25)`` runs it in sliding windows over large
 images (MMSegmentation's "slide" mode, exportable).
 
+Presets: ``list_presets()``, ``preset_info(name)`` (the model card) and
+``from_preset(name_or_path_or_url, *, file_hash=None, num_classes=None)``
+load the shipped trained models; ``rehead(model, num_classes)`` replaces the
+head the registry declares (``head_layers(name)``) and keeps every other
+weight.
+
 | name | paper | upsampling |
 |---|---|---|
 | ``fcn32s``, ``fcn16s``, ``fcn8s`` | Long et al. 2015 | transposed conv (bilinear init) |
@@ -33,15 +39,18 @@ from kseg.models.fcn import fcn8s, fcn16s, fcn32s
 # kseg.graph.flops, through its old module (whose import would otherwise rebind the name).
 from kseg.models.flops import flops
 from kseg.models.fpn import fpn
+from kseg.models.heads import load_weights_reheaded, rehead
 from kseg.models.input_scale import with_input_scale
-from kseg.models.registry import available, build, get_builder
+from kseg.models.presets import from_preset, list_presets, preset_info
+from kseg.models.registry import available, build, get_builder, head_layers
 from kseg.models.segnet import segnet, segnet_basic
 from kseg.models.tiling import SlidingWindow, with_tiling
 from kseg.models.tta import parse_tta, with_tta
 from kseg.models.unet import unet
 
 __all__ = [
-    "available", "build", "flops", "get_builder",
+    "available", "build", "flops", "get_builder", "head_layers", "rehead", "load_weights_reheaded",
+    "from_preset", "list_presets", "preset_info",
     "dabnet", "deeplab_v2", "deeplab_v3", "deeplab_v3_plus", "fcn8s", "fcn16s", "fcn32s", "fpn",
     "segnet", "segnet_basic", "unet", "parse_tta", "SlidingWindow", "with_input_scale", "with_tiling",
     "with_tta",

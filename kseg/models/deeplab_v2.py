@@ -12,7 +12,7 @@ from kseg.models.registry import register
 ASPP_RATES_OS8 = (6, 12, 18, 24)
 
 
-@register("deeplab_v2")
+@register("deeplab_v2", head=("aspp",))  # the four dilated classifiers, summed
 def deeplab_v2(*, num_classes, input_shape=(None, None, 3), backbone="resnet101",
                output_stride=8, weights=None):
     """DeepLab V2 (ASPP-L): dilated backbone at output stride 8, four 3x3

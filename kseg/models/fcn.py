@@ -122,19 +122,19 @@ _ARGS_DOC = """
 """
 
 
-@register("fcn32s")
+@register("fcn32s", head=("score_fr", "upscore32"))
 def fcn32s(*, num_classes, input_shape=(None, None, 3), fc_channels=4096, dropout=0.5, weights=None):
     return _fcn(32, num_classes=num_classes, input_shape=input_shape, fc_channels=fc_channels,
                 dropout=dropout, weights=weights)
 
 
-@register("fcn16s")
+@register("fcn16s", head=("score_fr", "score_pool4", "upscore2", "upscore16"))
 def fcn16s(*, num_classes, input_shape=(None, None, 3), fc_channels=4096, dropout=0.5, weights=None):
     return _fcn(16, num_classes=num_classes, input_shape=input_shape, fc_channels=fc_channels,
                 dropout=dropout, weights=weights)
 
 
-@register("fcn8s")
+@register("fcn8s", head=("score_fr", "score_pool4", "score_pool3", "upscore2", "upscore_pool4", "upscore8"))
 def fcn8s(*, num_classes, input_shape=(None, None, 3), fc_channels=4096, dropout=0.5, weights=None):
     return _fcn(8, num_classes=num_classes, input_shape=input_shape, fc_channels=fc_channels,
                 dropout=dropout, weights=weights)
