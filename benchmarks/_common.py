@@ -116,12 +116,11 @@ def interleaved(candidates, *, warmup=1, rounds=5):
 
 
 def artefact_size_mb(path):
-    """Size in MB (1e6 bytes) of a file, or of a SavedModel directory without the
-    ``.tflite`` files stored beside it in the same version folder."""
-    path = Path(path)
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and p.suffix != ".tflite") / 1e6
-    return path.stat().st_size / 1e6
+    """Size in MB (10^6 bytes) of a file, or of a SavedModel directory without the
+    ``.tflite`` / ``.onnx`` files stored beside it: ``kseg.export.size_mb``, the one definition."""
+    from kseg.export._contract import size_mb
+
+    return size_mb(path)
 
 
 def table(header, rows):

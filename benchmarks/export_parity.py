@@ -165,7 +165,7 @@ def measure_onnx(model, name, size, val_x, val_y, workdir):
     export_onnx(model, path, input_size=(size, size), include_scores=True)
     parity = onnx_parity(model, path, val_x, masks=val_y, min_runs=1)
     row = {
-        "model": name, "format": ONNX, "error": None, "size_mb": path.stat().st_size / 1e6, "latency_ms": {},
+        "model": name, "format": ONNX, "error": None, "size_mb": C.artefact_size_mb(path), "latency_ms": {},
         "max_abs_logit_diff": parity["max_abs_logit_diff"], "class_agreement_pct": parity["class_agreement_pct"],
         "below_target": parity["class_agreement_pct"] < TARGETS[ONNX], "miou_keras": parity["miou_keras"],
         "miou_export": parity["miou_onnx"], "miou_drop": parity["miou_drop"],
@@ -244,7 +244,7 @@ def measure_model(name, size, settings, quantizations, workdir, log=print, onnx=
             failed(quantize, error)
             continue
         rows.append({
-            "model": name, "format": quantize, "error": None, "size_mb": path.stat().st_size / 1e6,
+            "model": name, "format": quantize, "error": None, "size_mb": C.artefact_size_mb(path),
             "latency_ms": {}, "max_abs_logit_diff": parity["max_abs_logit_diff"],
             "class_agreement_pct": parity["class_agreement_pct"],
             "below_target": parity["class_agreement_pct"] < TARGETS[quantize],

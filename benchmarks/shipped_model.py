@@ -61,7 +61,7 @@ def rows_for(keras_path, version_dir, images, masks, ignore_id, threads):
                  drop=keras_miou - miou, latency_ms=None)]
     for path in sorted(Path(version_dir).glob("*.tflite")):
         report = parity.tflite_parity(model, path, images, num_threads=threads, masks=masks, ignore_id=ignore_id)
-        rows.append(dict(file=f"`{path.name}`", size_mb=path.stat().st_size / 1e6,
+        rows.append(dict(file=f"`{path.name}`", size_mb=artefact_size_mb(path),
                          agreement=report["class_agreement_pct"], miou=report["miou_tflite"],
                          drop=report["miou_drop"], latency_ms=report["latency_ms"]))
     return keras_miou, rows

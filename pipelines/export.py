@@ -124,9 +124,22 @@ def run(args):
         representative_data=data, include_scores=args.scores, class_names=class_names,
         tile_size=tuple(args.tile) if args.tile else None, tile_overlap=args.tile_overlap,
     )
-    print(f"TFLite written: {path} ({os.path.getsize(path) / 2**20:.2f} MB), ops: {', '.join(export.tflite_ops(path))}")
-    print(f"labels: {export.labels_path_for(path)}")
+    _print_written("TFLite", path, export.tflite_ops(path))
     return path
+
+
+def _print_written(kind, path, ops):
+    """What was written, what the file takes and gives (its own tensors, read back), and its ops."""
+    from kseg import export
+
+    if kind == "ONNX":
+        from kseg.export.onnx import describe_onnx as describe
+    else:
+        from kseg.export.tflite_runtime import describe_tflite as describe
+    print(f"{kind} written: {path} ({export.size_mb(path):.2f} MB)")
+    print(describe(path))
+    print(f"ops: {', '.join(ops)}")
+    print(f"labels: {export.labels_path_for(path)}")
 
 
 def _class_names(args, model):
@@ -177,8 +190,7 @@ def _run_onnx(args, model, class_names):
         model, path, input_size=tuple(args.input_size) if args.input_size else None, include_scores=args.scores,
         class_names=class_names,
     )
-    print(f"ONNX written: {path} ({os.path.getsize(path) / 2**20:.2f} MB), ops: {', '.join(export.onnx_ops(path))}")
-    print(f"labels: {export.labels_path_for(path)}")
+    _print_written("ONNX", path, export.onnx_ops(path))
     return path
 
 

@@ -10,28 +10,52 @@
 * ``export_onnx``: the same uint8-in / classes-out contract as ONNX
   (``[N, H, W, C]``, any size unless fixed), on Keras's ONNX export; needs
   the ``onnx`` extra, imported only when called.
-* parity: ``saved_model_parity``, ``tflite_parity``, ``tflite_report``.
+* parity: ``saved_model_parity``, ``tflite_parity``, ``onnx_parity`` (one
+  body: ``runtime_parity``), ``tflite_report``; ``size_mb`` (10^6 bytes).
+* ``_contract`` holds what every format shares without TensorFlow
+  (``SCORES``, ``labels_path_for``, ``size_mb``, output-path checks), so the
+  light runner ``tflite_runtime`` imports no converter.
 """
 
-from kseg.export.labels import read_labels
-from kseg.export.models_config import write_models_config
-from kseg.export.onnx import export_onnx, onnx_ops, onnx_parity
-from kseg.export.parity import (
-    class_agreement,
-    format_report,
-    max_abs_diff,
-    mean_iou,
-    reference_logits,
-    saved_model_parity,
-    tflite_parity,
-    tflite_report,
-)
-from kseg.export.saved_model import export_saved_model, list_versions
-from kseg.export.tflite import QUANTIZATIONS, export_tflite, labels_path_for, tflite_ops
-from kseg.export.warmup import read_warmup_requests
+import importlib
+
+# Public name -> the module that defines it. Modules load on first use, so
+# ``kseg.export.tflite_runtime`` (the light runner) does not pull in the
+# TFLite converter, ONNX, or the tiling model.
+_EXPORTS = {
+    "read_labels": "labels",
+    "write_models_config": "models_config",
+    "export_onnx": "onnx", "onnx_ops": "onnx", "onnx_parity": "onnx",
+    "class_agreement": "parity", "format_report": "parity", "max_abs_diff": "parity", "mean_iou": "parity",
+    "reference_logits": "parity", "runtime_parity": "parity", "saved_model_parity": "parity",
+    "tflite_parity": "parity", "tflite_report": "parity",
+    "export_saved_model": "saved_model", "list_versions": "saved_model",
+    "export_tflite": "tflite", "tflite_ops": "tflite",
+    "QUANTIZATIONS": "_contract", "SCORES": "_contract", "labels_path_for": "_contract", "size_mb": "_contract",
+    "read_warmup_requests": "warmup",
+}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"kseg.export.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    try:  # ``kseg.export.tflite`` and the other submodules, as attributes
+        return importlib.import_module(f"kseg.export.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"kseg.export.{name}":
+            raise
+    raise AttributeError(f"module 'kseg.export' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "QUANTIZATIONS",
+    "SCORES",
     "class_agreement",
     "export_onnx",
     "export_saved_model",
@@ -46,7 +70,9 @@ __all__ = [
     "read_labels",
     "read_warmup_requests",
     "reference_logits",
+    "runtime_parity",
     "saved_model_parity",
+    "size_mb",
     "tflite_ops",
     "tflite_parity",
     "tflite_report",

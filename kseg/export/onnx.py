@@ -14,19 +14,19 @@ onnxruntime); Keras converts through tf2onnx on the TensorFlow backend.
 import contextlib
 import io
 import os
-import tempfile
-import time
 import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from kseg._io import check_writable_dir
 from kseg._checks import check_int, positive_int
+from kseg._io import atomic_path
 from kseg._nested import unwrap_config, wrapper_config
 from kseg.export import _graph
+from kseg.export._contract import SCORES, describe_io, labels_path_for
+from kseg.export._graph import check_input_size, spec_for_size
 from kseg.export.labels import resolve_class_names, write_labels
-from kseg.export.tflite import SCORES, check_input_size, spec_for_size, labels_path_for
 from kseg.serving import signatures as sig
 
 INSTALL_HINT = 'pip install "kseg[onnx]"'
@@ -74,10 +74,7 @@ class ServingClasses(keras.Model):
 
     def call(self, images):
         logits = _graph.predict_logits(self.model, self.spec, images)
-        outputs = {sig.CLASSES: tf.argmax(logits, axis=-1, output_type=tf.int32)}
-        if self.include_scores:
-            outputs[SCORES] = logits
-        return outputs
+        return _graph.logits_to_outputs(logits, include_scores=self.include_scores)
 
     def get_config(self):
         return wrapper_config(super().get_config(), self.model, size_divisor=self.size_divisor,
@@ -96,6 +93,26 @@ def onnx_ops(model):
     proto = onnx.load_from_string(bytes(model)) if isinstance(model, (bytes, bytearray)) else onnx.load(os.fspath(model))
     return sorted({node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}:{node.op_type}"
                    for node in proto.graph.node})
+
+
+def describe_onnx(path):
+    """What a kseg .onnx takes and gives, one line (``kseg.export._contract.describe_io``)."""
+    _require_onnx()
+    import onnx
+
+    proto = onnx.load(os.fspath(path))
+
+    def rows(values):
+        result = []
+        for value in values:
+            tensor = value.type.tensor_type
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+            shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+            note = {sig.IMAGES: "0..255", sig.CLASSES: "class ids", SCORES: "logits"}.get(value.name, "")
+            result.append((value.name, dtype, shape, note))
+        return result
+
+    return describe_io(rows(proto.graph.input), rows(proto.graph.output))
 
 
 def _check_exported(proto, model_name, include_scores):
@@ -158,16 +175,8 @@ def export_onnx(
     Returns:
         ``path``.
     """
-    path = os.fspath(path)
-    if not path.endswith(".onnx"):
-        raise ValueError(f"path must end with '.onnx', got {path!r}.")
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
+    path = _graph.check_export_target(model, path, ".onnx")
     opset = check_int(opset, "opset", minimum=MIN_OPSET, maximum=MAX_OPSET, allow_none=True)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"output directory {directory!r} does not exist.")
-    check_writable_dir(directory, "output directory")
     _require_onnx()
     spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
     if input_size is not None:
@@ -180,9 +189,8 @@ def export_onnx(
     serving = ServingClasses(model, size_divisor=spec.size_divisor, include_scores=include_scores)
     height, width = input_size if input_size is not None else (None, None)
     signature = [tf.TensorSpec([None, height, width, spec.channels], tf.uint8, name=sig.IMAGES)]
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp.onnx", dir=directory)
-    os.close(fd)
-    try:
+    # Written beside ``path`` and renamed into place (fsync'd, world-readable like every kseg file).
+    with atomic_path(path, suffix=".tmp.onnx") as tmp:
         # tf2onnx logs every rewrite pass to stdout and stderr.
         log = io.StringIO()
         try:
@@ -199,10 +207,6 @@ def export_onnx(
         _check_exported(proto, model.name, include_scores)
         _name_dynamic_dimensions(proto)
         onnx.save(proto, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     write_labels(labels_path_for(path), class_names)
     return path
 
@@ -240,31 +244,14 @@ def onnx_parity(model, onnx_path, images, *, num_threads=1, masks=None, ignore_i
         ``size_mb``, ``num_threads``, and with masks ``miou_keras``,
         ``miou_onnx``, ``miou_drop``.
     """
-    import numpy as np
+    from kseg.export.parity import runtime_parity
 
-    from kseg.export.parity import check_images, class_agreement, max_abs_diff, mean_iou, reference_logits
-
-    images = check_images(images)
     session = onnx_session(onnx_path, num_threads)
     names = [output.name for output in session.get_outputs()]
-    results = [dict(zip(names, session.run(None, {sig.IMAGES: image[None]}))) for image in images]
-    timings = []
-    for i in range(max(min_runs, len(images))):
-        start = time.perf_counter()
-        session.run(None, {sig.IMAGES: images[i % len(images)][None]})
-        timings.append((time.perf_counter() - start) * 1000.0)
-    classes = np.concatenate([r[sig.CLASSES] for r in results])
-    logits = reference_logits(model, images)
-    report = {
-        "class_agreement_pct": class_agreement(logits.argmax(-1), classes),
-        "max_abs_logit_diff": max_abs_diff(logits, np.concatenate([r[SCORES] for r in results])) if SCORES in names else None,
-        "latency_ms": float(np.median(timings)),
-        "size_mb": os.path.getsize(onnx_path) / 2**20,
-        "num_threads": num_threads,
-    }
-    if masks is not None:
-        num_classes = logits.shape[-1]
-        report["miou_keras"] = mean_iou(logits.argmax(-1), masks, num_classes, ignore_id)
-        report["miou_onnx"] = mean_iou(classes, masks, num_classes, ignore_id)
-        report["miou_drop"] = report["miou_keras"] - report["miou_onnx"]
-    return report
+
+    def run(batch):
+        results = [dict(zip(names, session.run(None, {sig.IMAGES: image[None]}))) for image in batch]
+        return {name: np.concatenate([r[name] for r in results]) for name in names}
+
+    return runtime_parity(model, onnx_path, images, run, runtime="onnx", num_threads=num_threads, masks=masks,
+                          ignore_id=ignore_id, min_runs=min_runs)

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from kseg.export import _graph
-from kseg.export.tflite import SCORES
+from kseg.export._contract import SCORES, size_mb
 from kseg.serving import signatures as sig
 
 
@@ -90,51 +90,70 @@ def saved_model_parity(model, export_dir, images):
     return result
 
 
+def runtime_parity(model, path, images, run, *, runtime, num_threads=1, masks=None, ignore_id=255, min_runs=10):
+    """Compare an exported file, run by ``run``, with the Keras model: the body of every ``*_parity``.
+
+    Args:
+        model: the Keras model that was exported.
+        path: the exported file (its size is reported).
+        images: uint8 ``[N, H, W, C]``.
+        run: uint8 ``[n, H, W, C]`` -> dict with int32 ``classes [n, H, W]``
+            and, when the file has them, float32 ``scores [n, H, W, K]``.
+        runtime: names the mIoU key of the file (``miou_<runtime>``).
+        num_threads: reported as given (``run`` already uses them).
+        masks: optional int32 ``[N, H, W]`` ground truth for the mIoU of both.
+        min_runs: timed batch-1 runs (cycling through images), at least.
+
+    Returns:
+        dict: ``class_agreement_pct``, ``max_abs_logit_diff`` (None unless
+        the file outputs ``scores``), ``latency_ms`` (median, batch 1),
+        ``size_mb`` (``size_mb(path)``: 10^6 bytes), ``num_threads``, and
+        with masks ``miou_keras``, ``miou_<runtime>``, ``miou_drop``.
+    """
+    images = check_images(images)
+    outputs = run(images)
+    timings = []
+    for i in range(max(min_runs, len(images))):
+        start = time.perf_counter()
+        run(images[i % len(images)][None])
+        timings.append((time.perf_counter() - start) * 1000.0)
+    classes = outputs[sig.CLASSES]
+    logits = reference_logits(model, images)
+    report = {
+        "class_agreement_pct": class_agreement(logits.argmax(-1), classes),
+        "max_abs_logit_diff": max_abs_diff(logits, outputs[SCORES]) if SCORES in outputs else None,
+        "latency_ms": float(np.median(timings)),
+        "size_mb": size_mb(path),
+        "num_threads": num_threads,
+    }
+    if masks is not None:
+        masks = np.asarray(masks)
+        num_classes = logits.shape[-1]
+        report["miou_keras"] = mean_iou(logits.argmax(-1), masks, num_classes, ignore_id)
+        report[f"miou_{runtime}"] = mean_iou(classes, masks, num_classes, ignore_id)
+        report["miou_drop"] = report["miou_keras"] - report[f"miou_{runtime}"]
+    return report
+
+
 def tflite_parity(model, tflite_path, images, *, num_threads=1, masks=None, ignore_id=255, min_runs=10):
     """Run a kseg .tflite (``TFLiteRunner``: ai-edge-litert) and compare it with the Keras model.
 
     Args:
         model: the Keras model that was exported.
         tflite_path: the ``.tflite`` from ``export_tflite``.
-        images: uint8 ``[N, H, W, C]`` at the .tflite's input size.
+        images: uint8 ``[N, H, W, C]`` at the .tflite's input size (another
+            size is refused).
         num_threads: interpreter threads.
-        masks: optional int32 ``[N, H, W]`` ground truth for the mIoU of both.
-        min_runs: timed invocations (cycling through images), at least.
+        masks, ignore_id, min_runs: see ``runtime_parity``.
 
     Returns:
-        dict: ``class_agreement_pct``, ``max_abs_logit_diff`` (None unless
-        the .tflite outputs ``scores``), ``latency_ms`` (median),
-        ``size_mb``, ``num_threads``, and with masks ``miou_keras``,
-        ``miou_tflite``, ``miou_drop``.
+        dict of ``runtime_parity``, mIoU key ``miou_tflite``.
     """
     from kseg.export.tflite_runtime import TFLiteRunner
 
-    images = check_images(images)
     runner = TFLiteRunner(tflite_path, num_threads=num_threads)
-    outputs = runner.outputs(images)  # refuses images of another size than the file's
-    timings = []
-    for i in range(max(min_runs, len(images))):
-        start = time.perf_counter()
-        runner.outputs(images[i % len(images)])
-        timings.append((time.perf_counter() - start) * 1000.0)
-    classes = outputs[sig.CLASSES]
-    logits = reference_logits(model, images)
-    report = {
-        "class_agreement_pct": class_agreement(logits.argmax(-1), classes),
-        "max_abs_logit_diff": None,
-        "latency_ms": float(np.median(timings)),
-        "size_mb": os.path.getsize(tflite_path) / 2**20,
-        "num_threads": num_threads,
-    }
-    if SCORES in outputs:
-        report["max_abs_logit_diff"] = max_abs_diff(logits, outputs[SCORES])
-    if masks is not None:
-        masks = np.asarray(masks)
-        num_classes = logits.shape[-1]
-        report["miou_keras"] = mean_iou(logits.argmax(-1), masks, num_classes, ignore_id)
-        report["miou_tflite"] = mean_iou(classes, masks, num_classes, ignore_id)
-        report["miou_drop"] = report["miou_keras"] - report["miou_tflite"]
-    return report
+    return runtime_parity(model, tflite_path, images, runner.outputs, runtime="tflite", num_threads=num_threads,
+                          masks=masks, ignore_id=ignore_id, min_runs=min_runs)
 
 
 def tflite_report(

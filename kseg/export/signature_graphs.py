@@ -48,7 +48,7 @@ def serving_functions(model, spec, *, include_probabilities, max_image_size, til
             images = _channel_check(images, spec.channels)
         return outputs(
             images,
-            lambda logits: _graph.logits_to_outputs(logits, include_probabilities, sig.PROBABILITIES, sig.CLASSES),
+            lambda logits: _graph.logits_to_outputs(logits, include_probabilities=include_probabilities),
         )
 
     def serve_encoded(image_bytes):
@@ -74,7 +74,7 @@ def serving_functions(model, spec, *, include_probabilities, max_image_size, til
         # One image at a time: each runs at its own resolution, then pads to
         # the batch's largest size so the output is one dense tensor.
         def classify(data):
-            classes = outputs(decode(data)[None], lambda logits: tf.argmax(logits, axis=-1, output_type=tf.int32))[0]
+            classes = outputs(decode(data)[None], lambda logits: _graph.logits_to_outputs(logits)[sig.CLASSES])[0]
             pad = [[0, max_height - tf.shape(classes)[0]], [0, max_width - tf.shape(classes)[1]]]
             return tf.pad(classes, pad, constant_values=sig.PAD_CLASS)
 

@@ -7,7 +7,9 @@ The .tflite has one signature, ``serving_default``: ``images`` uint8
 Normalisation and any resize the model needs run inside the graph.
 """
 
+import contextlib
 import os
+import sys
 import tempfile
 
 import keras
@@ -15,23 +17,16 @@ import numpy as np
 import tensorflow as tf
 
 from kseg import _compat
-from kseg._checks import is_int_sequence
-from kseg._io import atomic_write_bytes, check_writable_dir
+from kseg._io import atomic_write_bytes
 from kseg.export import _graph
+from kseg.export._contract import QUANTIZATIONS, SCORES, labels_path_for  # noqa: F401  (public here too)
+from kseg.export._graph import check_input_size, spec_for_size  # noqa: F401  (public here too)
 from kseg.export.labels import resolve_class_names, write_labels
 from kseg.models.tiling import check_overlap, check_tile_size, with_tiling
 from kseg.serving import signatures as sig
 
-QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
-SCORES = "scores"
 # Enough calibration images for stable activation ranges; more only costs time.
 MAX_REPRESENTATIVE_IMAGES = 200
-
-
-def labels_path_for(tflite_path):
-    """``model.tflite`` -> ``model.labels.txt`` (the labels file beside it)."""
-    root, _ = os.path.splitext(os.fspath(tflite_path))
-    return root + ".labels.txt"
 
 
 def tflite_ops(model):
@@ -105,40 +100,38 @@ def representative_images(data, input_size, channels, limit=MAX_REPRESENTATIVE_I
     return images
 
 
-def check_input_size(input_size, spec):
-    """``(H, W)`` of a fixed-size export: ``input_size`` checked, or the model's own fixed size."""
-    if input_size is None:
-        if spec.fixed_size is None:
-            raise ValueError("input_size=(H, W) is required: the model takes any size but a .tflite has a fixed one.")
-        return spec.fixed_size
-    if not is_int_sequence(input_size, length=2):
-        raise ValueError(f"input_size must be (height, width) positive ints, got {input_size!r}.")
-    return (int(input_size[0]), int(input_size[1]))
+@contextlib.contextmanager
+def _native_output_captured():
+    """Send what C++ code writes to file descriptors 1 and 2 to a buffer while the block runs.
 
-
-def spec_for_size(model, input_size, size_divisor):
-    """ModelSpec; a dynamic model that already answers at input_size needs no resize."""
-    spec = _graph.inspect_model(model, size_divisor=size_divisor or 1)
-    if spec.fixed_size is None and size_divisor is None:
+    The converter logs its internal settings (``input_inference_type: FLOAT32``
+    for a file that takes uint8); the export states the file's real contract
+    instead. Yields a list that holds the captured text after the block.
+    """
+    captured = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in (1, 2)]
+    with tempfile.TemporaryFile(mode="w+b") as sink:
         try:
-            out = model(np.zeros((1, *input_size, spec.channels), np.float32), training=False)
-            fits = tuple(out.shape[1:3]) == tuple(input_size)
-        except Exception:  # the model rejects this size: probe its divisor instead
-            fits = False
-        if not fits:
-            spec = _graph.inspect_model(model)
-    return spec
+            for fd in (1, 2):
+                os.dup2(sink.fileno(), fd)
+            yield captured
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            captured.append(sink.read().decode("utf-8", "replace"))
 
 
 def convert_tflite(model, spec, input_size, *, quantize="none", representative=None, include_scores=False):
     """Bytes of the builtin-only .tflite (see module docstring)."""
 
     def serve(images):
-        logits = _graph.predict_logits(model, spec, images)
-        outputs = {sig.CLASSES: tf.argmax(logits, axis=-1, output_type=tf.int32)}
-        if include_scores:
-            outputs[SCORES] = logits
-        return outputs
+        return _graph.logits_to_outputs(_graph.predict_logits(model, spec, images), include_scores=include_scores)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -158,7 +151,8 @@ def convert_tflite(model, spec, input_size, *, quantize="none", representative=N
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.representative_dataset = lambda: ({sig.IMAGES: image} for image in representative)
         try:
-            content = converter.convert()
+            with _native_output_captured():
+                content = converter.convert()
         except Exception as error:  # the converter's own errors are several screens long
             lines = [line for line in str(error).splitlines() if line.strip()]
             detail = "\n".join(lines[-8:])
@@ -210,19 +204,11 @@ def export_tflite(
     Returns:
         ``path``.
     """
-    path = os.fspath(path)
-    if not path.endswith(".tflite"):
-        raise ValueError(f"path must end with '.tflite', got {path!r}.")
+    path = _graph.check_export_target(model, path, ".tflite")
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}.")
     if quantize == "int8" and representative_data is None:
         raise ValueError("quantize='int8' needs representative_data (calibration images, raw pixels 0..255).")
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"output directory {directory!r} does not exist.")
-    check_writable_dir(directory, "output directory")
     if tile_size is not None:
         divisor = _graph.inspect_model(model, size_divisor).size_divisor
         model = with_tiling(model, check_tile_size(tile_size), check_overlap(tile_overlap, "tile_overlap"),

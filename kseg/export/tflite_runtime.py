@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from kseg.export.tflite import SCORES
+from kseg.export._contract import SCORES, describe_io
 from kseg.serving import signatures as sig
 
 
@@ -30,6 +30,38 @@ def tflite_interpreter(path, num_threads=1):
             "differ from the on-device runtime.", RuntimeWarning, stacklevel=3)
         Interpreter = tf.lite.Interpreter
     return Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+
+
+def _io_notes(details):
+    """``(name, dtype, shape, note)`` of interpreter tensor details (dict name -> details)."""
+    rows = []
+    for name, d in details.items():
+        dtype = np.dtype(d["dtype"]).name
+        scale, zero_point = d.get("quantization", (0.0, 0))
+        if name == sig.IMAGES and dtype == "uint8":
+            note = "0..255"
+        elif scale and dtype in ("int8", "uint8"):
+            note = f"quantized: value = {scale:.4g} * (q - {zero_point})"
+        else:
+            note = {sig.CLASSES: "class ids", SCORES: "logits"}.get(name, "")
+        rows.append((name, dtype, [int(v) for v in d["shape"]], note))
+    return rows
+
+
+def describe_tflite(path):
+    """What a .tflite takes and gives, one line (see ``kseg.export._contract.describe_io``).
+
+    The signature's tensor names when the file has a signature, else the graph's.
+    """
+    interpreter = tflite_interpreter(path)
+    signatures = interpreter.get_signature_list()
+    if signatures:
+        runner = interpreter.get_signature_runner(next(iter(signatures)))
+        inputs, outputs = runner.get_input_details(), runner.get_output_details()
+    else:
+        inputs = {d["name"]: d for d in interpreter.get_input_details()}
+        outputs = {d["name"]: d for d in interpreter.get_output_details()}
+    return describe_io(_io_notes(inputs), _io_notes(outputs))
 
 
 def _dequantize(array, details):
