@@ -17,8 +17,40 @@ def add_tile_arguments(parser, applies_to="a .keras model"):
                         help="fraction of a tile shared by neighbouring windows, 0 <= F < 1 (default 0.25)")
 
 
+def add_data_arguments(parser):
+    """The mask options of folder:/list: data, the same as ``kseg.data.from_folders``'s keywords
+    and the config keys ``label_map``, ``colour_table``, ``mask_suffix``, ``on_error``."""
+    parser.add_argument("--label-map", help="mask value mapping, e.g. 0=0,255=1 (ID may be 'ignore')")
+    parser.add_argument("--colour-table", metavar="TABLE",
+                        help="RGB colour-coded masks: 'R,G,B=ID;R,G,B=ID', a JSON file, or a text file of "
+                             "'R G B [name]' lines (class id = line number, CamVid's label_colors.txt)")
+    parser.add_argument("--mask-suffix", metavar="SUFFIX",
+                        help="mask stem = image stem + SUFFIX, e.g. _mask for s000.png -> s000_mask.png (folder:)")
+    parser.add_argument("--on-error", choices=("raise", "skip"),
+                        help="bad image/mask pairs: raise (default) or skip them with a warning")
+
+
+def data_options(args):
+    """``{colour_table, mask_suffix, on_error}`` from the flags of :func:`add_data_arguments` (None: not given)."""
+    return {"colour_table": args.colour_table, "mask_suffix": args.mask_suffix, "on_error": args.on_error}
+
+
 def run(main, argv=None):
-    """Call ``main(argv)``; print user errors as ``error: ...`` and exit non-zero."""
+    """Call ``main(argv)``; print user errors as ``error: ...`` and exit non-zero.
+
+    Errors about data options name them as flags (``--on-error skip``, ``kseg.data.options``)."""
+    previous = os.environ.get("KSEG_OPTION_NAMES")
+    os.environ["KSEG_OPTION_NAMES"] = "cli"
+    try:
+        _run(main, argv)
+    finally:
+        if previous is None:
+            os.environ.pop("KSEG_OPTION_NAMES", None)
+        else:
+            os.environ["KSEG_OPTION_NAMES"] = previous
+
+
+def _run(main, argv):
     try:
         code = main(argv)
     except USER_ERRORS as error:

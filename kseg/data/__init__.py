@@ -28,7 +28,7 @@ from kseg.data.class_weights import class_counts, class_weights
 from kseg.data.folders import DataError, from_folders, from_list_file, from_pairs
 from kseg.data.pipeline import eval_pipeline, preprocess_fn, training_pipeline
 from kseg.data.source import SegmentationData, default_palette
-from kseg.data.spec import SPEC_FORMS, load, parse_label_map
+from kseg.data.spec import SPEC_FORMS, load, parse_label_map, source_options
 from kseg.data.synthetic import SYNTHETIC_CLASS_NAMES, synthetic
 from kseg.data.tfds_adapters import TFDS_NAMES, tfds_dataset
 
@@ -38,6 +38,6 @@ __all__ = [
     "TFDS_NAMES", "augment_pair", "camvid", "class_counts", "class_weights", "colour_jitter",
     "default_palette", "eval_pipeline", "fit_pair", "from_folders", "from_list_file",
     "from_pairs", "hflip_pair", "load", "pad_pair", "parse_label_map", "preprocess_fn",
-    "random_crop_pair", "resize_pair", "rotate_pair", "synthetic", "tfds_dataset",
+    "random_crop_pair", "resize_pair", "rotate_pair", "source_options", "synthetic", "tfds_dataset",
     "training_pipeline",
 ]

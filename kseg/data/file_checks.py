@@ -16,6 +16,7 @@ from PIL import Image
 
 from kseg.data.images import COLOUR_MODES, GRAY_MODES
 from kseg.data.mask_codec import out_of_range_message, unmapped_message
+from kseg.data.options import option, option_name
 from kseg.data.source import DataError
 
 logger = logging.getLogger("kseg.data")
@@ -86,9 +87,10 @@ def check_pair(image_path, mask_path, *, image_channels, codec, full, num_classe
     if mfmt != "PNG":
         raise DataError(f"{mask_path}: masks must be PNG; got {mfmt}.")
     if codec.kind == "rgb" and mmode != "RGB":
-        raise DataError(f"{mask_path}: colour_table given but the mask has mode {mmode}, not RGB.")
+        raise DataError(f"{mask_path}: {option_name('colour_table')} given but the mask has mode {mmode}, "
+                        "not RGB.")
     if codec.kind == "index" and mmode not in INDEX_MASK_MODES:
-        hint = " (RGB colour-coded masks need colour_table=...)" if mmode == "RGB" else ""
+        hint = f" (RGB colour-coded masks need {option('colour_table')})" if mmode == "RGB" else ""
         raise DataError(
             f"{mask_path}: mask mode {mmode} has the wrong channel count; a "
             f"single-channel index or palette PNG is expected{hint}.")
@@ -128,5 +130,5 @@ def raise_or_skip(problems, on_error, what):
     more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
     if on_error == "raise":
         raise DataError(f"{len(problems)} bad {what}:\n  {listed}{more}\n"
-                        "Fix them or pass on_error='skip' to drop them.")
+                        f"Fix them or pass {option('on_error', 'skip')} to drop them.")
     logger.warning("Skipping %d bad %s:\n  %s%s", len(problems), what, listed, more)

@@ -27,6 +27,7 @@ from kseg.data.discovery import IMAGE_EXTENSIONS, find_pairs, read_list_file
 from kseg.data.file_checks import check_ids_numpy, check_pair, logger, raise_or_skip
 from kseg.data.mask_codec import MaskCodec, check_label_map, num_classes_from_mapping
 from kseg.data.mask_decode import make_decode_fn, map_and_check
+from kseg.data.options import option, option_name
 from kseg.data.source import DataError, SegmentationData, resolve_names_and_palette
 
 __all__ = [
@@ -44,13 +45,13 @@ def from_pairs(pairs, problems=(), *, label_map=None, ignore_id=255, colour_tabl
     See :func:`from_folders` for the arguments.
     """
     if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip'; got {on_error!r}.")
+        raise ValueError(f"{option_name('on_error')} must be 'raise' or 'skip'; got {on_error!r}.")
     if validate not in ("header", "full"):
         raise ValueError(f"validate must be 'header' or 'full'; got {validate!r}.")
     if image_channels not in (1, 3):
         raise ValueError(f"image_channels must be 1 or 3; got {image_channels!r}.")
     if label_map is not None and colour_table is not None:
-        raise ValueError("Pass label_map or colour_table, not both.")
+        raise ValueError(f"Pass {option_name('label_map')} or {option_name('colour_table')}, not both.")
     ignore_id = check_ignore_id(ignore_id)
     kind = "rgb" if colour_table is not None else "index"
     codec = MaskCodec(kind, label_map=label_map, colour_table=colour_table)
@@ -80,6 +81,9 @@ def from_pairs(pairs, problems=(), *, label_map=None, ignore_id=255, colour_tabl
     if num_classes is None:
         num_classes = _infer_num_classes(good, codec, ignore_id)
         logger.info("%s: inferred num_classes=%d from the masks.", name or "source", num_classes)
+    if palette is None and mask_modes == {"P"} and codec.keys is None:
+        # Palette masks: class id = palette index, drawn in the palette's colours.
+        palette = mask_palette(good[0][1], num_classes)
     names, pal = resolve_names_and_palette(num_classes, class_names, palette)
 
     decode = make_decode_fn(image_channels=image_channels, mask_modes=mask_modes, codec=codec,
@@ -94,19 +98,43 @@ def from_pairs(pairs, problems=(), *, label_map=None, ignore_id=255, colour_tabl
     return data
 
 
+MAX_LISTED_VALUES = 12
+
+
+def mask_palette(mask_path, num_classes):
+    """``uint8 [num_classes, 3]``: the first colours of a palette PNG's palette
+    (black for indexes the palette lacks)."""
+    with Image.open(mask_path) as im:
+        flat = im.getpalette() or []
+    colours = np.zeros((num_classes, 3), np.uint8)
+    table = np.asarray(flat[: 3 * num_classes], np.uint8).reshape(-1, 3)
+    colours[: len(table)] = table
+    return colours
+
+
 def _infer_num_classes(pairs, codec, ignore_id):
     """1 + the largest id in the masks; raw values unknown to ``codec`` fail
-    here, naming the mask."""
-    top = -1
+    here, naming the mask. Values that cannot be class ids of themselves
+    (16-bit values, or classes running past the ignore id) fail listing the
+    values found and the label map that would number them."""
+    found = set()
     for _, mp in pairs:
         with Image.open(mp) as im:
             raw = np.asarray(im)
         ids = check_ids_numpy(raw, codec, None, ignore_id, mp)
-        ids = ids[ids != ignore_id]
-        if ids.size:
-            top = max(top, int(ids.max()))
-    if top < 0:
+        found.update(np.unique(ids[ids != ignore_id]).tolist())
+    if not found:
         raise DataError("Every mask pixel is the ignore id; cannot infer num_classes.")
+    top = max(found)
+    if codec.keys is None and (top > 255 or 0 <= ignore_id <= top):
+        values = sorted(found)[:MAX_LISTED_VALUES]
+        more = f", ... ({len(found)} values)" if len(found) > MAX_LISTED_VALUES else ""
+        clash = f" and run into the ignore id {ignore_id}" if 0 <= ignore_id <= top else ""
+        suggestion = option("label_map", dict(zip(values, range(len(values)))),
+                            ",".join(f"{v}={i}" for i, v in enumerate(values)))
+        raise DataError(
+            f"The masks hold the values {', '.join(map(str, values))}{more}: read as class ids they "
+            f"would make {top + 1} classes{clash}. Number them with a label map, e.g. {suggestion}")
     return top + 1
 
 

@@ -8,12 +8,15 @@ here so that both paths say the same thing.
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Mapping
 
 import numpy as np
 import tensorflow as tf
 
 from kseg._checks import is_int
+from kseg.data.options import option_name
 
 UNMAPPED = -1
 
@@ -35,7 +38,7 @@ class MaskCodec:
         self.values = None
         if kind == "rgb":
             if colour_table is None:
-                raise ValueError("RGB masks need a colour_table.")
+                raise ValueError(f"RGB masks need {option_name('colour_table')}.")
             self.keys, self.values = _colour_table_arrays(colour_table)
         elif label_map is not None:
             label_map = check_label_map(label_map)
@@ -45,8 +48,8 @@ class MaskCodec:
     @property
     def description(self):
         if self.kind == "rgb":
-            return "colour_table"
-        return "label_map" if self.keys is not None else None
+            return option_name("colour_table")
+        return option_name("label_map") if self.keys is not None else None
 
     def raw_numpy(self, raw: np.ndarray) -> np.ndarray:
         """Raw values as int64 ``[H, W]`` (RGB masks packed)."""
@@ -120,25 +123,77 @@ def message_tf(template, path, detail):
     return tf.strings.join([head, path, middle, detail, tail])
 
 
-def _colour_table_arrays(colour_table):
-    """colour_table: ``{(r, g, b): id}`` or a sequence of (r, g, b) per id."""
+def parse_colour_table(colour_table):
+    """A colour table in any accepted form -> list of ``((r, g, b), id)``.
+
+    Forms: ``{(r, g, b): id}``; a sequence of ``(r, g, b)`` indexed by id; a
+    string ``"R,G,B=ID;R,G,B=ID"`` (or ``"R,G,B;R,G,B"``, ids in order); or
+    the path of a file: ``.json`` (a list of ``[r, g, b]`` or an object
+    ``{"r,g,b": id}``) or text lines ``R G B [name]`` (id = line number,
+    blank and ``#`` lines skipped; CamVid's ``label_colors.txt``). The same
+    forms work as keyword, config value and ``--colour-table`` flag.
+    """
+    if isinstance(colour_table, (str, os.PathLike)):
+        colour_table = _colour_table_from_text(os.fspath(colour_table))
     if isinstance(colour_table, Mapping):
-        items = list(colour_table.items())
+        items = [(_colour_key(c), i) for c, i in colour_table.items()]
     else:
         items = [(c, i) for i, c in enumerate(colour_table)]
     if not items:
-        raise ValueError("colour_table is empty.")
+        raise ValueError(f"{option_name('colour_table')} is empty.")
+    return items
+
+
+def _colour_key(colour):
+    return tuple(colour.replace(" ", "").split(",")) if isinstance(colour, str) else colour
+
+
+def _colour_table_from_text(text):
+    what = option_name("colour_table")
+    if os.path.isfile(text):
+        with open(text) as f:
+            body = f.read()
+        if text.lower().endswith(".json"):
+            try:
+                return json.loads(body)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{what} file {text}: not valid JSON ({error}).") from None
+        rows = [line.split()[:3] for line in body.splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+        if any(len(r) != 3 for r in rows):
+            raise ValueError(f"{what} file {text}: every line must be 'R G B [name]'.")
+        return rows
+    if not any(ch.isdigit() for ch in text) or "," not in text:
+        raise ValueError(f"{what} {text!r} is neither a file nor 'R,G,B=ID;R,G,B=ID'.")
+    entries = [e.strip() for e in text.split(";") if e.strip()]
+    if all("=" in e for e in entries):
+        table = {}
+        for entry in entries:
+            colour, _, cid = entry.partition("=")
+            table[colour] = int(cid) if cid.strip().isdigit() else cid.strip()
+        return table
+    if any("=" in e for e in entries):
+        raise ValueError(f"{what} {text!r}: give every entry an id (R,G,B=ID) or none.")
+    return [e.split(",") for e in entries]
+
+
+def _colour_table_arrays(colour_table):
+    """colour_table: any form :func:`parse_colour_table` takes."""
+    what = option_name("colour_table")
     keys, values = [], []
-    for colour, cid in items:
-        c = tuple(int(v) for v in colour)
+    for colour, cid in parse_colour_table(colour_table):
+        try:
+            c = tuple(int(v) for v in colour)
+        except (TypeError, ValueError):
+            c = ()
         if len(c) != 3 or not all(0 <= v <= 255 for v in c):
-            raise ValueError(f"colour_table entry {colour!r} is not an (r, g, b) triple of 0..255.")
+            raise ValueError(f"{what} entry {colour!r} is not an (r, g, b) triple of 0..255.")
         if not is_int(cid) or cid < 0:
-            raise ValueError(f"colour_table entry {colour!r}: class id {cid!r} is not an int >= 0.")
+            raise ValueError(f"{what} entry {colour!r}: class id {cid!r} is not an int >= 0.")
         keys.append((c[0] << 16) | (c[1] << 8) | c[2])
         values.append(int(cid))
     if len(set(keys)) != len(keys):
-        raise ValueError("colour_table lists the same colour twice.")
+        raise ValueError(f"{what} lists the same colour twice.")
     return np.array(keys, np.int64), np.array(values, np.int32)
 
 

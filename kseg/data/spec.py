@@ -66,7 +66,9 @@ def load(spec: str, split: str = "train", *, label_map: Optional[dict] = None,
     if isinstance(label_map, str):
         label_map = parse_label_map(label_map, ignore_id=ignore_id)
     if label_map is not None and kind not in ("folder", "list"):
-        raise ValueError(f"label_map applies to folder: and list: specs, not {kind!r}.")
+        from kseg.data.options import option_name
+
+        raise ValueError(f"{option_name('label_map')} applies to folder: and list: specs, not {kind!r}.")
 
     def need(n_parts):
         parts = rest.split(":") if rest else []
@@ -89,3 +91,36 @@ def load(spec: str, split: str = "train", *, label_map: Optional[dict] = None,
         (name,) = need(1)
         return tfds_dataset(name, split, ignore_id=ignore_id, **kwargs)
     raise ValueError(f"Unknown data spec {spec!r}; valid forms: {', '.join(SPEC_FORMS)}.")
+
+
+# The mask options of file sources: which spec kinds take each, and its default.
+SOURCE_OPTIONS = {
+    "colour_table": (("folder", "list"), None),
+    "mask_suffix": (("folder",), ""),
+    "on_error": (("folder", "list", "camvid"), "raise"),
+}
+
+
+def source_options(spec: str, **options) -> dict:
+    """The keyword arguments of ``options`` (``colour_table``, ``mask_suffix``,
+    ``on_error``) that :func:`load` passes on for ``spec``.
+
+    Options left at their defaults are dropped; one set for a spec kind that
+    has no use for it is refused, naming the option as the interface in use
+    spells it (``--mask-suffix`` on the command line).
+    """
+    from kseg.data.options import option_name
+
+    kind = spec.partition(":")[0] if isinstance(spec, str) else ""
+    out = {}
+    for name, value in options.items():
+        if name not in SOURCE_OPTIONS:
+            raise ValueError(f"Unknown data option {name!r}; known: {', '.join(SOURCE_OPTIONS)}.")
+        kinds, default = SOURCE_OPTIONS[name]
+        if value is None or value == default:
+            continue
+        if kind not in kinds:
+            raise ValueError(f"{option_name(name)} applies to {' and '.join(k + ':' for k in kinds)} data, "
+                             f"not {spec!r}.")
+        out[name] = value
+    return out

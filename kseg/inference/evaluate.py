@@ -1,5 +1,6 @@
 """Evaluation at full resolution or at a given input size: confusion matrix, scores, report.json, plots."""
 
+import hashlib
 import os
 
 import numpy as np
@@ -35,8 +36,27 @@ def _as_input(predictor, images):
     return np.clip(np.round(images), 0, 255).astype(np.uint8)
 
 
+def _evaluated(data, count, max_images, input_size, setup):
+    """What a report covers: the data, which images (names and a digest), at what resolution."""
+    # File sources list their pairs in the order the dataset yields them.
+    files = data.files if data.files and len(data.files) == data.num_examples else ()
+    images = [image for image, _ in files[:count]]
+    record = {
+        "data": data.name or None,
+        **(setup or {}),
+        "num_images": count,
+        "num_images_available": data.num_examples,
+        "max_images": max_images,
+        "resolution": "native" if input_size is None else list(input_size),
+    }
+    if images:
+        record["images_sha256"] = hashlib.sha256("\n".join(images).encode()).hexdigest()
+        record["images"] = images
+    return record
+
+
 def evaluate(predictor, data, *, max_images=None, output_dir=None, num_overlays=3, log_every=0,
-             input_size=None, batch_size=8, boundary_width=None):
+             input_size=None, batch_size=8, boundary_width=None, setup=None):
     """Run ``predictor`` over every ``(image, mask)`` of ``data``: confusion matrix and scores.
 
     Args:
@@ -54,12 +74,19 @@ def evaluate(predictor, data, *, max_images=None, output_dir=None, num_overlays=
         boundary_width: also score ``boundary_miou``, the mIoU over pixels
             within this many pixels of a true class boundary
             (``kseg.metrics.BoundaryIoU``), summed over the images.
+        setup: what else the report should record about the run (model
+            path, split, TTA, tiling), merged into ``report["evaluated"]``.
 
     Returns:
         The report dict: ``miou``, ``per_class_iou``, ``pixel_accuracy``,
         ``mean_accuracy`` (fractions in 0..1), ``confusion_matrix``,
-        ``class_names``, ``num_images``; with ``input_size`` also ``input_size``,
-        with ``boundary_width`` also ``boundary_miou`` and ``boundary_width``.
+        ``class_names``, ``num_images``, ``evaluated`` (``data``, the
+        ``setup`` keys, ``num_images``, ``num_images_available``,
+        ``max_images``, ``resolution`` "native" or [H, W], and for file
+        sources ``images`` (image paths in order) and ``images_sha256``
+        (of those paths joined by newlines)); with ``input_size`` also
+        ``input_size``, with ``boundary_width`` also ``boundary_miou`` and
+        ``boundary_width``.
     """
     num_classes = data.num_classes
     if predictor.num_classes is not None and predictor.num_classes != num_classes:
@@ -99,6 +126,7 @@ def evaluate(predictor, data, *, max_images=None, output_dir=None, num_overlays=
         raise ValueError(f"The evaluation data {data.name or ''!s} yielded no images.")
     report = report_from_confusion(cm, list(data.class_names))
     report["num_images"] = count
+    report["evaluated"] = _evaluated(data, count, max_images, input_size, setup)
     if input_size is not None:
         report["input_size"] = list(input_size)
     if boundary is not None:
@@ -130,4 +158,23 @@ def format_table(report):
         f"{'mean accuracy':<20} {100 * report['mean_accuracy']:6.2f}%",
         f"images: {report['num_images']}",
     ]
+    if "boundary_miou" in report:
+        lines.insert(-1, f"{'boundary mIoU':<20} {100 * report['boundary_miou']:6.2f}%  "
+                         f"(within {report['boundary_width']} px of a true boundary)")
+    if "evaluated" in report:
+        lines[-1] = coverage_line(report["evaluated"])
     return "\n".join(lines)
+
+
+def coverage_line(evaluated):
+    """``"images: 20 of 233 (max_images 20), native resolution, TTA 'flip' (2 views)"``."""
+    e = evaluated
+    of = f" of {e['num_images_available']}" if e.get("num_images_available") not in (None, e["num_images"]) else ""
+    limit = f" (max_images {e['max_images']})" if e.get("max_images") is not None else ""
+    resolution = "native resolution" if e["resolution"] == "native" else "at {}x{}".format(*e["resolution"])
+    parts = [f"images: {e['num_images']}{of}{limit}", resolution]
+    if e.get("tta"):
+        parts.append(f"TTA {e['tta']!r} ({e.get('tta_views')} views)")
+    if e.get("tile"):
+        parts.append("tiles {}x{} (overlap {})".format(*e["tile"], e.get("tile_overlap")))
+    return ", ".join(parts)

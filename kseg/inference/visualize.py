@@ -22,14 +22,27 @@ def overlay(image, colour_mask, alpha=0.5):
     return np.clip((1 - alpha) * image + alpha * colour_mask, 0, 255).astype(np.uint8)
 
 
-def save_triptych(path, image, truth, prediction, palette, ignore_id=255):
-    """Save ``image | truth | prediction`` side by side (prediction drawn over the image)."""
+def triptych(image, truth, prediction, palette, ignore_id=255):
+    """``uint8 [H, 3W, 3]``: ``image | truth | prediction``, truth and prediction
+    drawn the same way (class colours blended over the image), so a class
+    looks the same in both panels, whatever its colour (black included).
+    Ignored truth pixels show the bare image."""
     image = np.asarray(image, np.uint8)
     if image.shape[-1] == 1:
         image = np.repeat(image, 3, axis=-1)
-    panels = [image, colorize(truth, palette, ignore_id),
-              overlay(image, colorize(prediction, palette, ignore_id))]
-    Image.fromarray(np.concatenate(panels, axis=1)).save(path)
+
+    def panel(classes):
+        drawn = overlay(image, colorize(classes, palette, ignore_id))
+        keep = np.asarray(classes) == ignore_id
+        drawn[keep] = image[keep]
+        return drawn
+
+    return np.concatenate([image, panel(truth), panel(prediction)], axis=1)
+
+
+def save_triptych(path, image, truth, prediction, palette, ignore_id=255):
+    """Save :func:`triptych` as a PNG."""
+    Image.fromarray(triptych(image, truth, prediction, palette, ignore_id)).save(path)
 
 
 def save_confusion_png(path, confusion, class_names):
