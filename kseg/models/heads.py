@@ -12,6 +12,7 @@ class count (``pipelines.train --init-weights``).
 import os
 
 import keras
+import numpy as np
 
 from kseg.models.registry import head_layers
 
@@ -80,20 +81,33 @@ def transfer_weights(source, target):
             raise ValueError(f"layer {layer.name!r}: weights {have} do not fit {want} of model {target.name!r}.")
 
 
-def _h5_num_classes(path, head):
-    """The class count a ``.weights.h5`` file was saved with: the length of its head's bias."""
+def _h5_num_classes(model, path):
+    """The class count a ``.weights.h5`` file of ``model``'s architecture was saved with.
+
+    Keras names the file's groups by layer class and order, not by layer
+    name, so ``model``'s own weights are saved to a probe file first: the
+    group holding a head kernel there is read from ``path``, and its shape
+    differs from ``model``'s on the class axis.
+    """
+    import tempfile
+
     import h5py
 
-    found = set()
-    with h5py.File(path, "r") as f:
-        for name in head:
-            group = f.get(f"layers/{name}")
-            if group is not None:
-                group.visititems(lambda _, item: found.add(item.shape[0])
-                                 if isinstance(item, h5py.Dataset) and item.ndim == 1 else None)
-    if len(found) != 1:
-        raise ValueError(f"{path}: cannot tell its class count from the head layers {list(head)}.")
-    return found.pop()
+    kernels = [w for name in _head(model) for w in model.get_layer(name).weights if len(w.shape) > 1]
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = os.path.join(tmp, "probe.weights.h5")
+        model.save_weights(probe)
+        with h5py.File(probe, "r") as mine, h5py.File(path, "r") as theirs:
+            for kernel in kernels:
+                value = np.asarray(kernel)
+                paths = []
+                mine.visititems(lambda name, item: paths.append(name) if isinstance(item, h5py.Dataset)
+                                and item.shape == value.shape and np.array_equal(item[()], value) else None)
+                if len(paths) == 1 and paths[0] in theirs:
+                    differ = [b for a, b in zip(value.shape, theirs[paths[0]].shape) if a != b]
+                    if len(differ) == 1 and len(theirs[paths[0]].shape) == value.ndim:
+                        return differ[0]
+    raise ValueError(f"{path}: not this architecture with another class count (head {list(_head(model))}).")
 
 
 def _network(model, name):
@@ -122,7 +136,7 @@ def load_weights_reheaded(model, path):
                 model.load_weights(path)
                 return False
             except Exception:  # another class count (or another model): rebuild its twin to read it
-                source = rehead(model, _h5_num_classes(path, _head(model)))
+                source = rehead(model, _h5_num_classes(model, path))
                 source.load_weights(path)
         transfer_weights(source, model)
     except Exception as error:  # Keras raises ValueError/KeyError/OSError depending on the mismatch
