@@ -33,6 +33,14 @@ class TrainConfig:
     default ``kseg.data.AugmentConfig``), False, or a mapping of ``AugmentConfig`` fields
     (``{scale: [1.125, 2.25]}``: scales relative to fitting the image into ``input_size``). ``model_kwargs`` go to the model builder
     (``backbone`` is a shortcut for ``model_kwargs["backbone"]``).
+
+    ``train_split``: the split of ``data`` trained on (CamVid ``trainval``:
+    train+val, the papers' protocol; validation then measures fit to images
+    seen in training). ``ema``: momentum of an exponential moving average of
+    the weights (``kseg.training.ema``; validation, checkpoints and the run's
+    ``last.keras`` use the averages). ``teacher``: a ``.keras`` model whose
+    soft labels are added to the loss (``kseg.training.distillation``);
+    ``distillation``: ``{tta: SPEC, weight: 1.0, temperature: 1.0}``.
     """
 
     model: str = "unet"
@@ -65,6 +73,10 @@ class TrainConfig:
     export_tflite: bool = True
     steps_per_epoch: Optional[int] = None
     seed: int = 0
+    train_split: str = "train"
+    ema: Optional[float] = None
+    teacher: Optional[str] = None
+    distillation: dict = dataclasses.field(default_factory=dict)
 
     def validate(self):
         """Check names and values before any data or model is touched."""
@@ -102,6 +114,13 @@ class TrainConfig:
                 f"got {self.class_weights!r}."
             )
         self.augment_config()
+        from kseg.training.distillation import check_distillation
+        from kseg.training.ema import check_ema
+
+        check_ema(self.ema)
+        check_distillation(self.teacher, self.distillation)
+        if not isinstance(self.train_split, str) or not self.train_split:
+            raise ValueError(f"train_split must be a split name such as 'train' or 'trainval'; got {self.train_split!r}.")
         from kseg.data.class_weights import check_power
 
         check_power(self.class_weight_power, "class_weight_power")

@@ -17,6 +17,9 @@ from kseg import data as kdata
 from kseg import export, inference, losses, metrics, models
 from kseg._io import atomic_write_json, check_writable_dir
 from kseg.training import BestCheckpoint, PolyLearningRate, get_strategy, is_chief, set_precision, standard_callbacks
+from kseg.training.distillation import student_of, with_teacher
+from kseg.training.ema import add_ema_callbacks, ema_optimizer_kwargs
+from kseg.training.final_model import save_final_model
 
 
 @dataclasses.dataclass
@@ -59,7 +62,7 @@ def _load_data(config):
             kwargs["num_classes"] = config.num_classes
         return kdata.load(spec, split, label_map=config.label_map, ignore_id=config.ignore_id, **kwargs)
 
-    train = load(config.data, "train")
+    train = load(config.data, config.train_split)
     val = load(config.val_data or config.data, config.val_split)
     if val.num_classes != train.num_classes:
         raise ValueError(
@@ -117,7 +120,8 @@ def compile_model(model, config, num_classes, steps_per_epoch, class_weights=Non
     schedule = PolyLearningRate(float(config.lr), decay_steps=max(1, steps_per_epoch * config.epochs))
     loss = losses.get(config.loss, ignore_id=config.ignore_id, class_weights=class_weights)
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
+                                         **ema_optimizer_kwargs(config.ema)),
         loss=loss,
         metrics=[metrics.MeanIoU(num_classes, ignore_id=config.ignore_id, name="miou")],
     )
@@ -154,6 +158,7 @@ def train(config):
         model = build_model(config, num_classes)
         if config.init_weights:
             _init_weights(model, config.init_weights)
+        model = with_teacher(model, config.teacher, config.distillation, ignore_id=config.ignore_id)
         compile_model(model, config, num_classes, steps, weights)
     chief = is_chief()
     if chief:
@@ -167,13 +172,15 @@ def train(config):
         shuffle=False,  # the pipeline shuffles file paths every epoch
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch,
-        callbacks=standard_callbacks(output, monitor="val_miou"),
+        callbacks=add_ema_callbacks(standard_callbacks(output, monitor="val_miou"), config.ema),
         verbose=1 if sys.stdout.isatty() else 2,  # progress bars only on a terminal
     )
     best_path = os.path.join(output, "best.keras")
     if not chief:
         return None
-    best = keras.saving.load_model(best_path, safe_mode=True)
+    # The weights fit ends with (the averages under an EMA), for protocols that take the last weights.
+    save_final_model(model, os.path.join(output, "last.keras"), epochs=config.epochs, ema=config.ema)
+    best = student_of(keras.saving.load_model(best_path, safe_mode=True))
     if config.precision != "float32" or config.input_scale:
         best = _deployable(best, config, num_classes)
         best_path = os.path.join(output, "final.keras")

@@ -30,3 +30,13 @@ def test_camvid_median_frequency_weights_close_to_segnet(camvid_root):
     # differs (see benchmarks/RESULTS.md / issue 5 report).
     assert (np.abs(ratio - 1) < 0.2).sum() >= 10
     assert np.argsort(w).tolist()[:3] == np.argsort(kd.SEGNET_CLASS_WEIGHTS).tolist()[:3]
+
+
+def test_camvid_trainval_is_train_then_val(camvid_root):
+    train, val = kd.camvid(camvid_root, "train"), kd.camvid(camvid_root, "val")
+    both = kd.camvid(camvid_root, "trainval")
+    assert both.num_examples == kd.CAMVID_SPLIT_SIZES["trainval"] == 468
+    assert both.files == train.files + val.files
+    assert both.name.endswith(":trainval") and both.class_names == train.class_names
+    with pytest.raises(ValueError, match="CamVid split must be one of .*'trainval'.*; got 'train\\+val'"):
+        kd.camvid(camvid_root, "train+val")
