@@ -129,7 +129,9 @@ def download(url, *, file_hash=None, cache_dir=None):
         raise ValueError(f"file_hash must be a sha256 in hex (8 to 64 digits); got {expected!r}.")
     # Keras's own default (keras.utils.get_file reads $KERAS_HOME once, at import).
     cache_dir = cache_dir or os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    cached = os.path.join(os.path.expanduser(cache_dir), "kseg", fname)
+    cache_dir = os.path.expanduser(cache_dir)
+    os.makedirs(cache_dir, exist_ok=True)  # else get_file falls back to /tmp/.keras
+    cached = os.path.join(cache_dir, "kseg", fname)
     if expected is not None and os.path.isfile(cached) and _check_hash(cached, expected, url):
         os.remove(cached)  # a stale or tampered cache entry: fetch it again
     path = keras.utils.get_file(fname, origin=url, cache_dir=cache_dir, cache_subdir="kseg")
