@@ -177,15 +177,19 @@ def test_an_onnx_file_is_accepted_like_a_tflite(model, tmp_path):
         load_predictor(path, tta="flip")
 
 
-def test_outputs_go_to_a_url(predictor, tmp_path):
+def test_inputs_and_outputs_may_be_urls(predictor, tmp_path):
     fsspec = pytest.importorskip("fsspec")
-    save(tmp_path / "in" / "a" / "x.png", random_image(0))
-    url = f"memory://predict-test-{os.getpid()}/out"
-    first = predict_many(predictor, [tmp_path / "in"], url, recursive=True, progress=False)
-    second = predict_many(predictor, [tmp_path / "in"], url, recursive=True, progress=False)
+    root = f"memory://predict-test-{os.getpid()}"
+    encoded = save(tmp_path / "x.png", random_image(0)).read_bytes()
+    with fsspec.open(f"{root}/in/a/x.png", "wb") as handle:
+        handle.write(encoded)
+    first = predict_many(predictor, [f"{root}/in/"], f"{root}/out", recursive=True, progress=False)
+    second = predict_many(predictor, [f"{root}/in/"], f"{root}/out", recursive=True, progress=False)
     assert (first["done"], second["skipped"]) == (1, 1)
-    data = fsspec.open(f"{url}/a/x_classes.png", "rb").open().read()
-    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), predictor.classes(random_image(0))[0])
+    assert first["outputs"] == [f"{root}/out/a/x_classes.png"]
+    with fsspec.open(first["outputs"][0], "rb") as handle:
+        classes = np.asarray(Image.open(io.BytesIO(handle.read())))
+    np.testing.assert_array_equal(classes, predictor.classes(random_image(0))[0])
 
 
 def test_progress_prints_plain_lines_off_a_terminal():
