@@ -16,11 +16,23 @@ def parse_args(argv=None):
     p.add_argument("--config", help="YAML or TOML file; flags override its values")
     p.add_argument("--model", help="registry name (see kseg.models.available())")
     p.add_argument("--backbone", help="backbone name for models that take one")
-    p.add_argument("--num-classes", type=int, help="check against the data's class count")
+    p.add_argument("--num-classes", type=int, help="the data's class count; a mismatch is refused")
     p.add_argument("--data", help="synthetic | camvid:PATH | folder:IMAGES:MASKS | list:FILE | tfds:NAME")
-    p.add_argument("--val-data", help="validation data spec (default: --data, split val)")
+    p.add_argument("--val-data", help="validation data spec (default: --data, split val), or 'same' to validate on "
+                   "the training images (with --val-fraction 0); files shared with --data are refused")
+    p.add_argument("--val-fraction", type=float,
+                   help="fraction of folder:/list: images (no {split} in the spec, no --val-data) held out for "
+                        "validation, chosen by a hash of the file names (default 0.1, at least one image)")
     p.add_argument("--label-map", help="mask value mapping, e.g. 0=0,255=1")
-    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="training crop size")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
+                   help="training crop size: random crops at native scale (times --input-scale), the scale "
+                        "evaluation and deployment see")
+    p.add_argument("--resize-to-fit", action="store_true",
+                   help="resize each image to fit --input-size before augmenting instead of cropping at native "
+                        "scale (config key resize_to_fit)")
+    p.add_argument("--input-scale", type=float,
+                   help="run the model at this fraction of the data's resolution: crops are taken at this scale "
+                        "and the evaluated/exported model resizes its input inside the graph (e.g. 0.5)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float, help="initial learning rate (poly decay to 0)")
@@ -29,18 +41,13 @@ def parse_args(argv=None):
                    help="median_frequency | inverse_frequency | comma-separated floats")
     p.add_argument("--class-weight-power", type=float,
                    help="raise computed class weights to this power (0.5 softens median frequency)")
-    p.add_argument("--train-split", help="split of --data to train on (default train; CamVid trainval = train+val, "
-                                         "the papers' protocol)")
-    p.add_argument("--ema", type=float, metavar="MOMENTUM",
-                   help="keep an exponential moving average of the weights (e.g. 0.999); validation, checkpoints "
-                        "and last.keras use it")
-    p.add_argument("--teacher", metavar="MODEL",
-                   help=".keras model whose soft labels join the loss (distillation; config key distillation sets "
-                        "weight and temperature)")
-    p.add_argument("--teacher-tta", metavar="SPEC", help="run the teacher with this test-time augmentation, e.g. flip")
     p.add_argument("--init-weights", help=".keras or .weights.h5 file of the same model to start from (fine-tuning)")
-    p.add_argument("--no-augment", action="store_true", help="turn off scale/crop/flip/rotate/colour")
-    p.add_argument("--output", help="run directory (rerun with the same one to resume)")
+    p.add_argument("--no-augment", action="store_true",
+                   help="turn off scale jitter/flip/rotate/colour (crops stay random)")
+    p.add_argument("--output", help="run directory (rerun the same command to resume; --epochs larger extends "
+                                    "a finished run)")
+    p.add_argument("--allow-recipe-change", action="store_true",
+                   help="resume a run under changed settings (recorded with the epoch in its config.json)")
     p.add_argument("--strategy", help="default | mirrored | multi_worker (reads TF_CONFIG)")
     p.add_argument("--precision", help="float32 | mixed_float16 | mixed_bfloat16")
     p.add_argument("--export-name", help="SavedModel name under saved_models/ ('none' to skip export)")
@@ -67,18 +74,16 @@ def main(argv=None):
     config = make_config(
         args.config,
         model=args.model, backbone=args.backbone, num_classes=args.num_classes, data=args.data,
-        val_data=args.val_data, label_map=args.label_map,
+        val_data=args.val_data, val_fraction=args.val_fraction, label_map=args.label_map,
         input_size=tuple(args.input_size) if args.input_size else None,
+        resize_to_fit=True if args.resize_to_fit else None, input_scale=args.input_scale,
+        allow_recipe_change=True if args.allow_recipe_change else None,
         batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, loss=args.loss,
         class_weights=_class_weights(args.class_weights), class_weight_power=args.class_weight_power,
         init_weights=args.init_weights, augment=False if args.no_augment else None,
-        train_split=args.train_split, ema=args.ema, teacher=args.teacher,
         output=args.output, strategy=args.strategy, precision=args.precision,
         export_name=args.export_name, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
     )
-    if args.teacher_tta:
-        config.distillation = {**config.distillation, "tta": args.teacher_tta}
-        config.validate()
     if config.export_name in ("none", ""):
         config.export_name = None
     result = train(config)

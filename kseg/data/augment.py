@@ -27,8 +27,9 @@ import tensorflow as tf
 class AugmentConfig:
     """Random augmentation settings; a zero/None/False value turns one off.
 
-    scale: (min, max) factor applied on top of the scale that fits the
-        image into the crop. hflip: random horizontal flip. rotation: max
+    scale: (min, max) factor applied on top of the pipeline's base scale
+        (native resolution, or the scale that fits the image into the crop
+        when resizing to fit). hflip: random horizontal flip. rotation: max
         absolute angle in degrees; off by default because the projective
         warp costs about 10 ms per 360x480 example on one CPU core, more
         than everything else together. brightness: max shift as a fraction of
@@ -193,7 +194,8 @@ def warp_pair(image, mask, box, size, ignore_id):
     return image, tf.cast(mask[0, :, :, 0], tf.int32)
 
 
-def augment_pair(image, mask, seed, *, size, ignore_id, config: AugmentConfig = AugmentConfig()):
+def augment_pair(image, mask, seed, *, size, ignore_id, config: AugmentConfig = AugmentConfig(),
+                 base_scale="fit"):
     """Random scale, crop/pad to ``size``, flip, rotation and colour jitter.
 
     Scale, crop, padding and flip are one ``crop_and_resize`` per tensor:
@@ -204,6 +206,9 @@ def augment_pair(image, mask, seed, *, size, ignore_id, config: AugmentConfig = 
         mask: ``int32 [H, W]``.
         seed: ``int32/int64 [2]`` stateless seed.
         size: output (h, w).
+        base_scale: what ``config.scale`` multiplies: ``"fit"`` (the scale
+            that fits the image into ``size``) or a number (1.0: native
+            resolution, so crops keep objects at their size in pixels).
 
     Returns:
         ``float32 [h, w, C]``, ``int32 [h, w]``; mask values are a subset of
@@ -212,7 +217,8 @@ def augment_pair(image, mask, seed, *, size, ignore_id, config: AugmentConfig = 
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
     lo, hi = config.scale
     shape = tf.shape(mask)
-    scale = fit_scale(shape, size) * tf.random.stateless_uniform([], seeds[0], lo, hi)
+    base = fit_scale(shape, size) if base_scale == "fit" else tf.constant(float(base_scale), tf.float32)
+    scale = base * tf.random.stateless_uniform([], seeds[0], lo, hi)
     scaled = _scaled_size(shape, scale)
     # Window offset: anywhere inside a larger image; a smaller image lands
     # at a random place in the window (negative offset = padding).

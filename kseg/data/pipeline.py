@@ -8,7 +8,7 @@ from typing import Callable, Optional, Tuple, Union
 import tensorflow as tf
 
 from kseg._checks import positive_int
-from kseg.data.augment import AugmentConfig, augment_pair, fit_pair
+from kseg.data.augment import AugmentConfig, _scaled_size, augment_pair, fit_pair, resize_pair
 from kseg.data.mask_decode import check_same_size
 from kseg.data.source import SegmentationData, as_dataset
 
@@ -113,10 +113,28 @@ def _decoded(data, *, shuffle, seed, cache):
     return ds
 
 
+# Random crops at the base scale and nothing else: what ``augment=False`` means for crops.
+CROP_ONLY = AugmentConfig(scale=(1.0, 1.0), hflip=False, rotation=0.0, brightness=0.0, contrast=0.0,
+                          saturation=0.0, hue=0.0)
+
+
+def check_base_scale(base_scale):
+    """``"fit"`` or a number in (0, 4]; returns it (numbers as float)."""
+    if base_scale == "fit":
+        return base_scale
+    try:
+        value = float(base_scale)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or isinstance(base_scale, bool) or not 0 < value <= 4:
+        raise ValueError(f"base_scale must be 'fit' or a number in (0, 4]; got {base_scale!r}.")
+    return value
+
+
 def training_pipeline(data, *, input_size: Tuple[int, int], batch_size: int, augment=True,
                       shuffle: bool = True, cache: bool = False, seed: Optional[int] = None,
                       preprocess=None, drop_remainder: bool = True,
-                      ignore_id: Optional[int] = None) -> tf.data.Dataset:
+                      ignore_id: Optional[int] = None, base_scale="fit") -> tf.data.Dataset:
     """Fixed-size training batches.
 
     Args:
@@ -125,7 +143,15 @@ def training_pipeline(data, *, input_size: Tuple[int, int], batch_size: int, aug
         input_size: (height, width) of every output example.
         batch_size: examples per batch.
         augment: True (default :class:`AugmentConfig`), an AugmentConfig, or
-            False: resize keeping aspect to fit, centre-pad.
+            False: with ``base_scale="fit"`` resize keeping aspect to fit,
+            centre-pad; with a numeric ``base_scale`` random crops at that
+            scale, nothing else.
+        base_scale: ``"fit"`` (default): each image is first resized to fit
+            ``input_size`` and the augmentation's scale range applies on top;
+            a number: crops of ``input_size`` at that fraction of the native
+            resolution (1.0: objects keep their size in pixels; the scale
+            range then jitters around it), padded with the ignore id where
+            the image is smaller.
         shuffle: shuffle each epoch (file paths before decoding when the
             source is file based).
         cache: cache decoded examples in memory (before augmentation).
@@ -147,6 +173,9 @@ def training_pipeline(data, *, input_size: Tuple[int, int], batch_size: int, aug
     elif augment is not False and not isinstance(augment, AugmentConfig):
         raise TypeError(f"augment must be a bool or an AugmentConfig; got {augment!r}.")
     prep = preprocess_fn(preprocess)
+    base_scale = check_base_scale(base_scale)
+    if augment is False and base_scale != "fit":
+        augment = CROP_ONLY
 
     ds = _decoded(data, shuffle=shuffle, seed=seed, cache=cache)
     if augment:
@@ -156,7 +185,7 @@ def training_pipeline(data, *, input_size: Tuple[int, int], batch_size: int, aug
         def transform(pair, s):
             image, mask = pair
             return augment_pair(tf.cast(image, tf.float32), mask, s, size=size,
-                                ignore_id=ignore_id, config=augment)
+                                ignore_id=ignore_id, config=augment, base_scale=base_scale)
     else:
         def transform(image, mask):
             return fit_pair(tf.cast(image, tf.float32), mask, size=size, ignore_id=ignore_id)
@@ -173,7 +202,7 @@ def training_pipeline(data, *, input_size: Tuple[int, int], batch_size: int, aug
 
 def eval_pipeline(data, *, batch_size: int = 1, preprocess=None,
                   pad_to_multiple: Optional[int] = None,
-                  ignore_id: Optional[int] = None) -> tf.data.Dataset:
+                  ignore_id: Optional[int] = None, scale: float = 1.0) -> tf.data.Dataset:
     """Full-resolution evaluation batches, no augmentation, original order.
 
     Args:
@@ -183,6 +212,8 @@ def eval_pipeline(data, *, batch_size: int = 1, preprocess=None,
         pad_to_multiple: pad bottom/right (image 0, mask ignore) so H and W
             are multiples of this, for models with an output stride. The
             padding is ignored by losses and metrics.
+        scale: resize both by this factor first (bilinear image, nearest
+            mask): the view of a model trained on crops at that scale.
 
     Returns:
         Dataset of ``(float32 [B, H, W, C], int32 [B, H, W])``, prefetched.
@@ -193,9 +224,14 @@ def eval_pipeline(data, *, batch_size: int = 1, preprocess=None,
     if ignore_id is None:
         ignore_id = data.ignore_id if isinstance(data, SegmentationData) else 255
     prep = preprocess_fn(preprocess)
+    scale = check_base_scale(scale)
+    if scale == "fit":
+        raise ValueError("eval_pipeline: scale must be a number in (0, 4]; got 'fit'.")
 
     def finish(image, mask):
         image = tf.cast(image, tf.float32)
+        if scale != 1.0:
+            image, mask = resize_pair(image, mask, _scaled_size(tf.shape(mask), scale))
         if pad_to_multiple:
             shape = tf.shape(mask)
             target = -(-shape // pad_to_multiple) * pad_to_multiple

@@ -23,24 +23,32 @@ class TrainConfig:
     that power (0.5 softens median-frequency balancing). ``init_weights``: a
     ``.keras`` or ``.weights.h5`` file of the same architecture whose weights
     start the run (fine-tuning from an earlier run; a resumed run's backup
-    still wins). ``input_scale``: when the training size is a
-    downscaled view of the data (CamVid 360x480 trained at 176x240), the
-    evaluated and exported model resizes its input by this factor inside the
-    graph and returns logits at full resolution. ``export_size``: (H, W) of
-    the TFLite file (default: ``input_size`` divided by ``input_scale``). ``val_size``: (H, W) the
-    per-epoch validation images are fitted into (default ``input_size``; ``[360, 480]`` validates
-    CamVid at full resolution while training on smaller crops). ``augment``: True (the
-    default ``kseg.data.AugmentConfig``), False, or a mapping of ``AugmentConfig`` fields
-    (``{scale: [1.125, 2.25]}``: scales relative to fitting the image into ``input_size``). ``model_kwargs`` go to the model builder
-    (``backbone`` is a shortcut for ``model_kwargs["backbone"]``).
+    still wins).
 
-    ``train_split``: the split of ``data`` trained on (CamVid ``trainval``:
-    train+val, the papers' protocol; validation then measures fit to images
-    seen in training). ``ema``: momentum of an exponential moving average of
-    the weights (``kseg.training.ema``; validation, checkpoints and the run's
-    ``last.keras`` use the averages). ``teacher``: a ``.keras`` model whose
-    soft labels are added to the loss (``kseg.training.distillation``);
-    ``distillation``: ``{tta: SPEC, weight: 1.0, temperature: 1.0}``.
+    ``input_size``: (H, W) of the training crops. ``resize_to_fit`` False
+    (default): random crops at native scale (times ``input_scale`` when set),
+    so objects keep the size in pixels that evaluation and deployment see;
+    the augmentation's ``scale`` range jitters around that. True: every
+    image is first resized to fit inside ``input_size`` (aspect kept) and
+    the ``scale`` range applies on top of that fit scale (the CamVid configs'
+    recipe). ``input_scale``: the model runs at this fraction of the data's
+    resolution: the evaluated and exported model resizes its input by this
+    factor inside the graph and returns logits at full resolution (CamVid
+    360x480 trained at 176x240: 0.5). ``export_size``: (H, W) of the TFLite
+    file (default: ``input_size`` divided by ``input_scale``). ``val_size``:
+    (H, W) the per-epoch validation images are fitted into (default: their
+    own resolution times ``input_scale`` when cropping, ``input_size`` when
+    resizing to fit). ``val_fraction``: for ``folder:``/``list:`` data with
+    no ``{split}`` and no ``val_data``, this fraction of the images (at
+    least one) is held out for validation, chosen by a hash of the file
+    stems. ``val_data``: another spec, or ``"same"`` (validate on the
+    training images; only with ``val_fraction: 0``). ``augment``: True (the
+    default ``kseg.data.AugmentConfig``), False, or a mapping of
+    ``AugmentConfig`` fields (``{scale: [0.75, 1.5]}``). ``model_kwargs`` go
+    to the model builder (``backbone`` is a shortcut for
+    ``model_kwargs["backbone"]``). ``allow_recipe_change``: resume a run
+    under changed settings (recorded in its ``config.json``).
+
     """
 
     model: str = "unet"
@@ -50,9 +58,11 @@ class TrainConfig:
     data: str = "synthetic"
     val_data: Optional[str] = None
     val_split: str = "val"
+    val_fraction: float = 0.1
     label_map: Optional[object] = None
     ignore_id: int = 255
     input_size: tuple = (96, 96)
+    resize_to_fit: bool = False
     input_scale: Optional[float] = None
     val_size: Optional[tuple] = None
     export_size: Optional[tuple] = None
@@ -73,10 +83,7 @@ class TrainConfig:
     export_tflite: bool = True
     steps_per_epoch: Optional[int] = None
     seed: int = 0
-    train_split: str = "train"
-    ema: Optional[float] = None
-    teacher: Optional[str] = None
-    distillation: dict = dataclasses.field(default_factory=dict)
+    allow_recipe_change: bool = False
 
     def validate(self):
         """Check names and values before any data or model is touched."""
@@ -97,15 +104,21 @@ class TrainConfig:
                 raise ValueError(
                     f"Unknown backbone {self.backbone!r}. Known backbones: {', '.join(backbones.available())}."
                 )
-        if len(tuple(self.input_size)) != 2 or min(int(v) for v in self.input_size) < 16:
-            raise ValueError(f"input_size must be two ints >= 16 (H W); got {self.input_size!r}.")
+        for name in ("input_size", "val_size", "export_size"):
+            _check_size(name, getattr(self, name), allow_none=name != "input_size")
         for name in ("batch_size", "epochs"):
             value = getattr(self, name)
             positive_int(value, name)
-        if self.val_size is not None and (len(tuple(self.val_size)) != 2 or min(int(v) for v in self.val_size) < 16):
-            raise ValueError(f"val_size must be two ints >= 16 (H W); got {self.val_size!r}.")
-        if self.input_scale is not None and not 0 < float(self.input_scale) <= 4:
+        if self.input_scale is not None and not 0 < check_number("input_scale", self.input_scale) <= 4:
             raise ValueError(f"input_scale must be in (0, 4]; got {self.input_scale!r}.")
+        if not 0 <= check_number("val_fraction", self.val_fraction) < 1:
+            raise ValueError(f"val_fraction must be in [0, 1); got {self.val_fraction!r}.")
+        if self.val_data == "same" and self.val_fraction != 0:
+            raise ValueError("val_data 'same' validates on the training images: say so with val_fraction 0 "
+                             "(--val-fraction 0 --val-data same).")
+        for name in ("resize_to_fit", "allow_recipe_change"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}.")
         check_number("lr", self.lr, inclusive=False)
         check_int(self.num_classes, "num_classes", minimum=2, allow_none=True)
         if isinstance(self.class_weights, str) and self.class_weights not in CLASS_WEIGHT_METHODS:
@@ -114,13 +127,6 @@ class TrainConfig:
                 f"got {self.class_weights!r}."
             )
         self.augment_config()
-        from kseg.training.distillation import check_distillation
-        from kseg.training.ema import check_ema
-
-        check_ema(self.ema)
-        check_distillation(self.teacher, self.distillation)
-        if not isinstance(self.train_split, str) or not self.train_split:
-            raise ValueError(f"train_split must be a split name such as 'train' or 'trainval'; got {self.train_split!r}.")
         from kseg.data.class_weights import check_power
 
         check_power(self.class_weight_power, "class_weight_power")
@@ -131,6 +137,14 @@ class TrainConfig:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"init_weights file {path!r} does not exist.")
         return self
+
+    def input_mode(self):
+        """One line saying how training examples are made from the data."""
+        h, w = (int(v) for v in self.input_size)
+        if self.resize_to_fit:
+            return f"images resized to fit {h}x{w} (resize_to_fit), then augmentation scale"
+        scale = f"{float(self.input_scale):g} x native scale" if self.input_scale else "native scale"
+        return f"random {h}x{w} crops at {scale} (resize_to_fit off)"
 
     def augment_config(self):
         """``augment`` as ``kseg.data.training_pipeline`` takes it: a bool or an ``AugmentConfig``."""
@@ -152,6 +166,17 @@ class TrainConfig:
 
     def to_dict(self):
         return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+
+
+def _check_size(name, value, allow_none):
+    if value is None and allow_none:
+        return
+    try:
+        ok = len(tuple(value)) == 2 and min(int(v) for v in value) >= 16
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be two ints >= 16 (H W); got {value!r}.")
 
 
 def read_config_file(path):

@@ -16,10 +16,12 @@ import numpy as np
 from kseg import data as kdata
 from kseg import export, inference, losses, metrics, models
 from kseg._io import atomic_write_json, check_writable_dir
+from kseg.data.holdout import shared_files, split_holdout
 from kseg.training import BestCheckpoint, PolyLearningRate, get_strategy, is_chief, set_precision, standard_callbacks
-from kseg.training.distillation import student_of, with_teacher
-from kseg.training.ema import add_ema_callbacks, ema_optimizer_kwargs
-from kseg.training.final_model import save_final_model
+from kseg.workflows import resume
+
+# Per-epoch validation at the images' own size pads them to a multiple of every zoo model's output stride.
+VAL_PAD_MULTIPLE = 32
 
 
 @dataclasses.dataclass
@@ -39,7 +41,7 @@ class TrainResult:
         lines = [
             "=" * 60,
             f"best epoch          : {self.best_epoch}",
-            f"val mIoU (fit size) : {100 * self.best_val_miou:.2f}%",
+            f"val mIoU (per epoch): {100 * self.best_val_miou:.2f}%",
             f"val mIoU (full res) : {100 * self.val_report['miou']:.2f}%  "
             f"(pixel acc {100 * self.val_report['pixel_accuracy']:.2f}%, "
             f"{self.val_report['num_images']} images)",
@@ -54,28 +56,91 @@ class TrainResult:
         return "\n".join(lines)
 
 
-def _load_data(config):
-    def load(spec, split):
-        kwargs = {}
-        if config.num_classes is not None and spec.split(":", 1)[0] in ("folder", "list"):
-            # Files carry no class count: the declared one makes ids beyond it an error naming the mask.
-            kwargs["num_classes"] = config.num_classes
-        return kdata.load(spec, split, label_map=config.label_map, ignore_id=config.ignore_id, **kwargs)
+def _source_kwargs(config, spec):
+    """Keyword arguments for ``kseg.data.load`` of ``spec`` beyond the label map and ignore id
+    (the mask options of folder and list sources go here)."""
+    return {}
 
-    train = load(config.data, config.train_split)
-    val = load(config.val_data or config.data, config.val_split)
+
+def has_own_val_split(spec):
+    """Whether the data spec names a validation split of its own (``folder:``/``list:`` need ``{split}``)."""
+    return spec.split(":", 1)[0] not in ("folder", "list") or "{split}" in spec
+
+
+def load_data(config):
+    """``(train, val, holdout)`` for ``config``: ``holdout`` is ``(held out, total)`` when the
+    validation images were held out of ``config.data`` by ``val_fraction``, else None.
+
+    Refuses validation data that shares files with the training data (unless ``val_data`` is
+    ``"same"``) and a ``num_classes`` that disagrees with the data's class count.
+    """
+    def load(spec, split, **extra):
+        return kdata.load(spec, split, label_map=config.label_map, ignore_id=config.ignore_id,
+                          **_source_kwargs(config, spec), **extra)
+
+    train = load(config.data, "train")
+    if config.num_classes is not None and config.num_classes != train.num_classes:
+        if train.num_classes > config.num_classes and config.data.split(":", 1)[0] in ("folder", "list"):
+            # Name the masks holding ids that the declared count leaves out.
+            load(config.data, "train", num_classes=config.num_classes, validate="full")
+        raise ValueError(
+            f"--num-classes {config.num_classes} disagrees with the data {config.data!r}, which has "
+            f"{train.num_classes} classes"
+            + (f" ({', '.join(train.class_names)})" if train.num_classes <= 20 else "")
+            + ": pass --num-classes to match, or a --label-map that lists every class (one that never "
+            "appears in the masks included)."
+        )
+    holdout = None
+    if config.val_data == "same":
+        val = train
+    elif config.val_data is None and not has_own_val_split(config.data):
+        if config.val_fraction == 0:
+            raise ValueError(
+                f"--data {config.data} has no validation split and --val-fraction 0 holds out no images: pass "
+                "--val-data SPEC, a --val-fraction above 0, or --val-data same to validate on the training images.")
+        total = train.num_examples
+        train, val = split_holdout(train, config.val_fraction)
+        holdout = (val.num_examples, total)
+    else:
+        val = load(config.val_data or config.data, config.val_split)
+        shared = shared_files(train, val)
+        if shared:
+            raise ValueError(
+                f"Validation data {config.val_data or config.data!r} [{config.val_split}] shares {len(shared)} of "
+                f"its {val.num_examples} images with the training data {config.data!r} (e.g. {shared[0]}): the "
+                "scores would measure memorisation. Use other files, leave --val-data out to hold out "
+                "--val-fraction of the images, or pass --val-fraction 0 --val-data same to validate on the "
+                "training images knowingly.")
     if val.num_classes != train.num_classes:
         raise ValueError(
             f"Validation data {config.val_data!r} has {val.num_classes} classes, training data "
             f"{config.data!r} has {train.num_classes}."
         )
-    if config.num_classes is not None and config.num_classes != train.num_classes:
-        raise ValueError(
-            f"--num-classes {config.num_classes} disagrees with the data {config.data!r}, which has "
-            f"{train.num_classes} classes"
-            + (f" ({', '.join(train.class_names)})." if train.num_classes <= 20 else ".")
-        )
-    return train, val
+    return train, val, holdout
+
+
+def _base_scale(config):
+    return "fit" if config.resize_to_fit else float(config.input_scale or 1.0)
+
+
+def training_data(config, train_data):
+    """The training batches of ``config``: random crops at native scale (times ``input_scale``)
+    or, with ``resize_to_fit``, images fitted into ``input_size``, augmented."""
+    return kdata.training_pipeline(
+        train_data, input_size=tuple(int(v) for v in config.input_size), batch_size=config.batch_size,
+        augment=config.augment_config(), seed=config.seed, ignore_id=config.ignore_id,
+        base_scale=_base_scale(config))
+
+
+def validation_data(config, val_data):
+    """The per-epoch validation batches: fitted into ``val_size`` (default ``input_size`` when
+    resizing to fit), else each image at its own resolution times ``input_scale``, padded."""
+    if config.val_size is None and not config.resize_to_fit:
+        return kdata.eval_pipeline(val_data, batch_size=1, pad_to_multiple=VAL_PAD_MULTIPLE,
+                                   ignore_id=config.ignore_id, scale=float(config.input_scale or 1.0))
+    val_size = tuple(int(v) for v in config.val_size or config.input_size)
+    return kdata.training_pipeline(val_data, input_size=val_size, batch_size=config.batch_size, augment=False,
+                                   shuffle=False, drop_remainder=False, ignore_id=config.ignore_id)
 
 
 def _class_weights(config, train):
@@ -120,8 +185,7 @@ def compile_model(model, config, num_classes, steps_per_epoch, class_weights=Non
     schedule = PolyLearningRate(float(config.lr), decay_steps=max(1, steps_per_epoch * config.epochs))
     loss = losses.get(config.loss, ignore_id=config.ignore_id, class_weights=class_weights)
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
-                                         **ema_optimizer_kwargs(config.ema)),
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
         loss=loss,
         metrics=[metrics.MeanIoU(num_classes, ignore_id=config.ignore_id, name="miou")],
     )
@@ -134,60 +198,83 @@ def train(config):
     Layout of ``config.output``: ``best.keras`` (best by val mIoU; with
     mixed precision or ``input_scale``, ``final.keras`` is its float32,
     full-resolution form, the one evaluated and exported),
-    ``training_log.csv``, ``logs/`` (TensorBoard), ``backup/`` (resume state
-    while running), ``config.json``, ``eval_val/`` (full-resolution report),
-    and the export under ``config.export_base/config.export_name/<version>``.
+    ``training_log.csv``, ``logs/`` (TensorBoard), ``backup/`` (resume state;
+    kept after the last epoch so that a larger ``epochs`` extends the run),
+    ``config.json`` (the settings, class names, validation files, replicas
+    and any ``recipe_changes``), ``eval_val/`` (full-resolution report), and
+    the export under ``config.export_base/config.export_name/<version>``.
+    Rerunning in the same ``output`` resumes the run only under the same
+    recipe (``kseg.workflows.resume``).
     """
     start = time.time()
     output = check_writable_dir(config.output)
+    previous = resume.previous_run(output)
+    changes = resume.check_resume(previous, config) if previous else {}
     keras.utils.set_random_seed(config.seed)
     set_precision(config.precision)
     strategy = get_strategy(config.strategy)
-    train_data, val_data = _load_data(config)
+    replicas = int(strategy.num_replicas_in_sync)
+    if config.strategy != "default":
+        devices = ", ".join(getattr(strategy.extended, "worker_devices", ()))
+        print(f"strategy {config.strategy}: training on {replicas} replica{'s' if replicas != 1 else ''}"
+              + (f" ({devices})" if devices else ""))
+    train_data, val_data, holdout = load_data(config)
     num_classes = train_data.num_classes
+    resume.check_num_classes(previous, num_classes)
     weights = _class_weights(config, train_data)
 
     size = tuple(int(v) for v in config.input_size)
-    train_ds = kdata.training_pipeline(train_data, input_size=size, batch_size=config.batch_size,
-                                       augment=config.augment_config(), seed=config.seed, ignore_id=config.ignore_id)
-    val_size = tuple(int(v) for v in config.val_size or size)
-    val_ds = kdata.training_pipeline(val_data, input_size=val_size, batch_size=config.batch_size, augment=False,
-                                     shuffle=False, drop_remainder=False, ignore_id=config.ignore_id)
+    train_ds = training_data(config, train_data)
+    val_ds = validation_data(config, val_data)
     steps = config.steps_per_epoch or max(1, (train_data.num_examples or 1) // config.batch_size)
     with strategy.scope():
         model = build_model(config, num_classes)
         if config.init_weights:
             _init_weights(model, config.init_weights)
-        model = with_teacher(model, config.teacher, config.distillation, ignore_id=config.ignore_id)
         compile_model(model, config, num_classes, steps, weights)
     chief = is_chief()
+    if changes:
+        print(f"continuing {output} after epoch {previous.epochs_done} under a changed recipe: "
+              + "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changes.items()))
     if chief:
-        atomic_write_json(os.path.join(output, "config.json"),
-                          {**config.to_dict(), "class_names": list(train_data.class_names)})
+        atomic_write_json(os.path.join(output, "config.json"), {
+            **config.to_dict(), "class_names": list(train_data.class_names), "replicas": replicas,
+            "input_mode": config.input_mode(), "train_images": train_data.num_examples,
+            "val_images": val_data.num_examples, "val_files": [p[0] for p in val_data.files],
+            "recipe_changes": resume.recipe_history(previous, changes)})
     print(f"model {model.name}: {model.count_params():,} parameters; {num_classes} classes; "
-          f"{train_data.num_examples} training images at {size[0]}x{size[1]}, batch {config.batch_size}")
+          f"{train_data.num_examples} training images, batch {config.batch_size}")
+    print(f"training on {config.input_mode()}")
+    if holdout:
+        print(f"validating on {holdout[0]} of {holdout[1]} images held out (--val-fraction {config.val_fraction:g})")
+    elif config.val_data == "same":
+        print(f"validating on the {val_data.num_examples} training images (--val-data same): the scores "
+              "measure fit, not generalisation")
+    callbacks = standard_callbacks(output, monitor="val_miou")
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.BackupAndRestore):
+            callback.delete_checkpoint = False  # a larger --epochs extends the finished run from here
     history = model.fit(
         train_ds.repeat() if config.steps_per_epoch else train_ds,
         validation_data=val_ds,
         shuffle=False,  # the pipeline shuffles file paths every epoch
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch,
-        callbacks=add_ema_callbacks(standard_callbacks(output, monitor="val_miou"), config.ema),
+        callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,  # progress bars only on a terminal
     )
     best_path = os.path.join(output, "best.keras")
     if not chief:
         return None
-    # The weights fit ends with (the averages under an EMA), for protocols that take the last weights.
-    save_final_model(model, os.path.join(output, "last.keras"), epochs=config.epochs, ema=config.ema)
-    best = student_of(keras.saving.load_model(best_path, safe_mode=True))
+    best = keras.saving.load_model(best_path, safe_mode=True)
     if config.precision != "float32" or config.input_scale:
         best = _deployable(best, config, num_classes)
         best_path = os.path.join(output, "final.keras")
         best.save(best_path)
     val_hist = history.history.get("val_miou") or [float("nan")]
     best_epoch_info = _best_epoch(output, val_hist)
-    print(f"evaluating {best_path} on {config.val_data or config.data} [{config.val_split}] at full resolution")
+    print(f"evaluating {best_path} on {val_data.num_examples} images of {val_data.name or config.val_data or config.data} "
+          "at full resolution")
     report = inference.evaluate(inference.keras_predictor(best, best_path), val_data,
                                 output_dir=os.path.join(output, "eval_val"))
     result = TrainResult(output, best_epoch_info[0], best_epoch_info[1], report, best_path)

@@ -200,7 +200,7 @@ def test_train_bad_mask_id_names_the_file(tmp_path, capsys):
         mask[0, 0] = 77 if i == 2 else 1
         Image.fromarray(mask).save(tmp_path / "msk" / f"{i}.png")
     spec = f"folder:{tmp_path / 'img'}:{tmp_path / 'msk'}"
-    argv = ["--data", spec, "--val-data", spec, "--num-classes", "2", "--output", str(tmp_path / "o"),
+    argv = ["--data", spec, "--num-classes", "2", "--output", str(tmp_path / "o"),
             "--epochs", "1", "--input-size", "32", "32", "--batch-size", "2", "--export-name", "none"]
     assert run_cli(train_cli, argv) == 2
     err = capsys.readouterr().err
