@@ -62,6 +62,14 @@ def test_bad_files_are_named_and_every_good_one_is_written(predictor, model, tmp
     assert not (tmp_path / "out" / "failures.jsonl").exists()
 
 
+def test_a_model_that_refuses_the_channel_count_fails_each_image_by_name(tmp_path):
+    save(tmp_path / "in" / "a.png", random_image(0))
+    summary = predict_many(keras_predictor(tiny_model(channels=2)), [tmp_path / "in"], tmp_path / "out",
+                           progress=False)
+    assert summary["failures"] == [{"input": str(tmp_path / "in" / "a.png"),
+                                    "error": "images: expected 2 channels, got 3."}]
+
+
 def test_on_error_stop_raises_at_the_bad_file(predictor, tmp_path):
     save(tmp_path / "in" / "a.png", random_image(0))
     (tmp_path / "in" / "b.png").write_text("junk")

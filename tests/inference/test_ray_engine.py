@@ -2,10 +2,12 @@
 engine's byte for byte, bad files are reported the same way, and a rerun resumes."""
 
 import json
+import pickle
 
 import pytest
 
-from kseg.inference import ModelSpec, keras_predictor, predict_many
+from kseg.inference import ModelSpec, keras_predictor, list_tasks, predict_many
+from kseg.inference.process import Options
 from tests.inference.predict_inputs import random_image, save, tiny_model, write_bad_files
 
 ray = pytest.importorskip("ray")
@@ -58,5 +60,8 @@ def test_ray_outputs_equal_the_local_ones_byte_for_byte_and_a_rerun_resumes(loca
 
 def test_the_ray_engine_takes_a_spec_not_a_loaded_model(inputs):
     root, _ = inputs
+    # What engines ship to workers pickles.
+    spec, task = ModelSpec(str(root / "m.keras"), tta="flip", tile=(16, 16)), list_tasks([root / "in"], "o")[0]
+    assert pickle.loads(pickle.dumps((spec, task, Options()))) == (spec, task, Options())
     with pytest.raises(ValueError, match="the ray engine loads the model in each worker: give a ModelSpec"):
         predict_many(keras_predictor(tiny_model()), [root / "in"], root / "x", engine="ray", progress=False)
