@@ -27,15 +27,23 @@ from benchmarks import _common as C  # noqa: E402
 
 DATA = "camvid:" + os.fspath(C.REPO.parent / "shared" / "data" / "camvid")
 SIZE = (360, 480)
+
+
+def _presets():
+    """Every shipped model, read from its preset (kseg.models.list_presets): one place pins the versions."""
+    from kseg.models import list_presets, preset_info
+
+    return {name: preset_info(name) for name in list_presets()}
+
+
+_PRESETS = _presets()
 # Shipped model name -> the config it was trained with (its last training stage).
-SHIPPED = {
-    "camvid_unet": "configs/camvid_unet_finetune.yaml",
-    "camvid_dabnet": "configs/camvid_dabnet_stage5.yaml",
-}
+SHIPPED = {name: info["train_config"] for name, info in _PRESETS.items()}
 # Test-time augmentation rows: shipped model -> (the Keras checkpoint its newest version was exported
-# from, the --tta spec chosen on val). The TTA model is exported here (SavedModel and fp32 TFLite) as
-# ``pipelines.export --tta SPEC`` would, and measured like the shipped files.
-TTA = {"camvid_dabnet": ("runs/camvid_dabnet_stage5/v5.keras", "flip,1,2.75")}
+# from: the preset's weights, the --tta spec chosen on val). The TTA model is exported here (SavedModel
+# and fp32 TFLite) as ``pipelines.export --tta SPEC`` would, and measured like the shipped files.
+TTA = {name: (os.path.relpath(info["weights"], C.REPO), info["tta"]) for name, info in _PRESETS.items()
+       if info.get("tta")}
 THREADS = os.cpu_count() or 1
 ARTEFACTS = (("SavedModel", None), ("TFLite fp32", "model_fp32.tflite"), ("TFLite int8", "model_int8.tflite"),
              ("TFLite dynamic", "model_dynamic.tflite"))

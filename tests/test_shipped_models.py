@@ -1,5 +1,6 @@
 """The shipped CamVid models: complete packages, artefacts that agree, and the reports' numbers."""
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -8,13 +9,13 @@ import numpy as np
 import pytest
 
 from kseg.data.camvid import CAMVID_CLASS_NAMES, camvid
+from kseg.models import list_presets, preset_info
 
 REPO = Path(__file__).resolve().parents[1]
-# version directory -> its report (Markdown + the report.json beside its figures)
-SHIPPED = {
-    "saved_models/camvid_unet/2": "reports/camvid.md",
-    "saved_models/camvid_dabnet/5": "reports/camvid_dabnet.md",
-}
+# version directory -> its report (Markdown + the report.json beside its figures), read from the presets:
+# shipping the next version is one edit (its preset), not one per test and benchmark.
+SHIPPED = {Path(info["saved_model"]).relative_to(REPO).as_posix(): info["report"]
+           for info in map(preset_info, list_presets())}
 # Least class agreement of each .tflite with the SavedModel on 3 test images: as measured when
 # shipped, rounded down (the reports give the numbers). DABNet's full-integer file loses accuracy
 # to post-training quantization (reports/camvid_dabnet.md); its dynamic-range file does not.
@@ -24,6 +25,15 @@ MIN_AGREEMENT = {
 }
 PACKAGES = pytest.mark.parametrize(
     "version_dir,report", [pytest.param(v, r, id=v.split("/")[1]) for v, r in SHIPPED.items()])
+
+
+@functools.cache
+def _test_images_and_classes(version_dir, camvid_root):
+    """3 CamVid test images and the shipped SavedModel's classes on them (shared by the agreement tests)."""
+    from kseg.inference import load_predictor
+
+    images = np.stack([np.asarray(image) for image, _ in camvid(camvid_root, "test").dataset.take(3)])
+    return images, load_predictor(str(REPO / version_dir)).classes(images)
 
 
 def _report_json(report):
@@ -36,9 +46,10 @@ def test_camvid_package_is_complete_and_deployable(version_dir, report):
 
     shipped = REPO / version_dir
     files = {p.name for p in shipped.iterdir()}
-    assert {"saved_model.pb", "variables", "assets.extra", "model_fp32.tflite", "model_int8.tflite"} <= files
+    assert {"saved_model.pb", "variables", "assets.extra", "model_fp32.tflite", "model_int8.tflite", "preset"} <= files
     assert read_labels(shipped / "assets.extra" / "labels.txt") == list(CAMVID_CLASS_NAMES)
-    saved_model_bytes = sum(p.stat().st_size for p in shipped.rglob("*") if p.is_file() and p.suffix != ".tflite")
+    saved_model_bytes = sum(p.stat().st_size for p in (shipped / "variables").iterdir()) + (
+        shipped / "saved_model.pb").stat().st_size
     assert saved_model_bytes < 50e6
     for name in ("model_fp32.tflite", "model_int8.tflite"):
         ops = tflite_ops(str(shipped / name))
@@ -52,16 +63,27 @@ def test_camvid_package_is_complete_and_deployable(version_dir, report):
 
 @PACKAGES
 def test_camvid_artefacts_agree_on_test_images(camvid_root, version_dir, report):
-    from kseg.inference import load_predictor, tflite_predictor
+    from kseg.inference import tflite_predictor
 
     shipped = REPO / version_dir
-    images = np.stack([np.asarray(image) for image, _ in camvid(camvid_root, "test").dataset.take(3)])
-    reference = load_predictor(str(shipped)).classes(images)
+    images, reference = _test_images_and_classes(version_dir, camvid_root)
     minimum = MIN_AGREEMENT[shipped.parent.name]
     assert {p.name for p in shipped.glob("*.tflite")} == set(minimum)
     agreement = {name: float(np.mean(tflite_predictor(shipped / name, num_threads=2).classes(images) == reference))
                  for name in minimum}
     assert all(agreement[name] >= minimum[name] for name in minimum), agreement
+
+
+@PACKAGES
+def test_camvid_preset_gives_the_saved_model_classes(camvid_root, version_dir, report):
+    """The .keras file a preset loads (wrapped as the preset says) predicts the shipped SavedModel's
+    classes: >= 99.9% of the pixels of 3 test images."""
+    from kseg.inference import keras_predictor
+    from kseg.models import from_preset
+
+    images, reference = _test_images_and_classes(version_dir, camvid_root)
+    agreement = float(np.mean(keras_predictor(from_preset(REPO / version_dir / "preset")).classes(images) == reference))
+    assert agreement >= 0.999, agreement
 
 
 @pytest.mark.slow
