@@ -41,6 +41,15 @@ def parse_args(argv=None):
                    help="median_frequency | inverse_frequency | comma-separated floats")
     p.add_argument("--class-weight-power", type=float,
                    help="raise computed class weights to this power (0.5 softens median frequency)")
+    p.add_argument("--train-split", help="split of --data to train on (default train; CamVid trainval = train+val, "
+                                         "the papers' protocol)")
+    p.add_argument("--ema", type=float, metavar="MOMENTUM",
+                   help="keep an exponential moving average of the weights (e.g. 0.999); validation, checkpoints "
+                        "and last.keras use it")
+    p.add_argument("--teacher", metavar="MODEL",
+                   help=".keras model whose soft labels join the loss (distillation; config key distillation sets "
+                        "weight and temperature)")
+    p.add_argument("--teacher-tta", metavar="SPEC", help="run the teacher with this test-time augmentation, e.g. flip")
     p.add_argument("--init-weights", help=".keras or .weights.h5 file of the same model to start from (fine-tuning)")
     p.add_argument("--no-augment", action="store_true",
                    help="turn off scale jitter/flip/rotate/colour (crops stay random)")
@@ -81,9 +90,13 @@ def main(argv=None):
         batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, loss=args.loss,
         class_weights=_class_weights(args.class_weights), class_weight_power=args.class_weight_power,
         init_weights=args.init_weights, augment=False if args.no_augment else None,
+        train_split=args.train_split, ema=args.ema, teacher=args.teacher,
         output=args.output, strategy=args.strategy, precision=args.precision,
         export_name=args.export_name, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
     )
+    if args.teacher_tta:
+        config.distillation = {**config.distillation, "tta": args.teacher_tta}
+        config.validate()
     if config.export_name in ("none", ""):
         config.export_name = None
     result = train(config)

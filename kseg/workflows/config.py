@@ -49,6 +49,14 @@ class TrainConfig:
     ``model_kwargs["backbone"]``). ``allow_recipe_change``: resume a run
     under changed settings (recorded in its ``config.json``).
 
+    ``train_split``: the split of ``data`` trained on (CamVid ``trainval``:
+    train+val, the papers' protocol; validation then measures fit to images
+    seen in training). ``ema``: momentum of an exponential moving average of
+    the weights (``kseg.training.ema``; validation, checkpoints and the run's
+    ``last.keras`` use the averages). ``teacher``: a ``.keras`` model whose
+    soft labels are added to the loss (``kseg.training.distillation``);
+    ``distillation``: ``{tta: SPEC, weight: 1.0, temperature: 1.0}``.
+
     """
 
     model: str = "unet"
@@ -84,6 +92,10 @@ class TrainConfig:
     steps_per_epoch: Optional[int] = None
     seed: int = 0
     allow_recipe_change: bool = False
+    train_split: str = "train"
+    ema: Optional[float] = None
+    teacher: Optional[str] = None
+    distillation: dict = dataclasses.field(default_factory=dict)
 
     def validate(self):
         """Check names and values before any data or model is touched."""
@@ -127,6 +139,13 @@ class TrainConfig:
                 f"got {self.class_weights!r}."
             )
         self.augment_config()
+        from kseg.training.distillation import check_distillation
+        from kseg.training.ema import check_ema
+
+        check_ema(self.ema)
+        check_distillation(self.teacher, self.distillation)
+        if not isinstance(self.train_split, str) or not self.train_split:
+            raise ValueError(f"train_split must be a split name such as 'train' or 'trainval'; got {self.train_split!r}.")
         from kseg.data.class_weights import check_power
 
         check_power(self.class_weight_power, "class_weight_power")

@@ -18,6 +18,9 @@ from kseg import export, inference, losses, metrics, models
 from kseg._io import atomic_write_json, check_writable_dir
 from kseg.data.holdout import shared_files, split_holdout
 from kseg.training import BestCheckpoint, PolyLearningRate, get_strategy, is_chief, set_precision, standard_callbacks
+from kseg.training.distillation import student_of, with_teacher
+from kseg.training.ema import add_ema_callbacks, ema_optimizer_kwargs
+from kseg.training.final_model import save_final_model
 from kseg.workflows import resume
 
 # Per-epoch validation at the images' own size pads them to a multiple of every zoo model's output stride.
@@ -78,11 +81,11 @@ def load_data(config):
         return kdata.load(spec, split, label_map=config.label_map, ignore_id=config.ignore_id,
                           **_source_kwargs(config, spec), **extra)
 
-    train = load(config.data, "train")
+    train = load(config.data, config.train_split)
     if config.num_classes is not None and config.num_classes != train.num_classes:
         if train.num_classes > config.num_classes and config.data.split(":", 1)[0] in ("folder", "list"):
             # Name the masks holding ids that the declared count leaves out.
-            load(config.data, "train", num_classes=config.num_classes, validate="full")
+            load(config.data, config.train_split, num_classes=config.num_classes, validate="full")
         raise ValueError(
             f"--num-classes {config.num_classes} disagrees with the data {config.data!r}, which has "
             f"{train.num_classes} classes"
@@ -104,6 +107,10 @@ def load_data(config):
     else:
         val = load(config.val_data or config.data, config.val_split)
         shared = shared_files(train, val)
+        if shared and config.train_split != "train":  # a training split chosen to hold these (CamVid trainval)
+            print(f"validating on {val.num_examples} images of which {len(shared)} are in the training split "
+                  f"{config.train_split!r}: the per-epoch scores measure fit, not generalisation")
+            shared = ()
         if shared:
             raise ValueError(
                 f"Validation data {config.val_data or config.data!r} [{config.val_split}] shares {len(shared)} of "
@@ -185,7 +192,8 @@ def compile_model(model, config, num_classes, steps_per_epoch, class_weights=Non
     schedule = PolyLearningRate(float(config.lr), decay_steps=max(1, steps_per_epoch * config.epochs))
     loss = losses.get(config.loss, ignore_id=config.ignore_id, class_weights=class_weights)
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
+                                         **ema_optimizer_kwargs(config.ema)),
         loss=loss,
         metrics=[metrics.MeanIoU(num_classes, ignore_id=config.ignore_id, name="miou")],
     )
@@ -231,6 +239,7 @@ def train(config):
         model = build_model(config, num_classes)
         if config.init_weights:
             _init_weights(model, config.init_weights)
+        model = with_teacher(model, config.teacher, config.distillation, ignore_id=config.ignore_id)
         compile_model(model, config, num_classes, steps, weights)
     chief = is_chief()
     if changes:
@@ -250,7 +259,7 @@ def train(config):
     elif config.val_data == "same":
         print(f"validating on the {val_data.num_examples} training images (--val-data same): the scores "
               "measure fit, not generalisation")
-    callbacks = standard_callbacks(output, monitor="val_miou")
+    callbacks = add_ema_callbacks(standard_callbacks(output, monitor="val_miou"), config.ema)
     for callback in callbacks:
         if isinstance(callback, keras.callbacks.BackupAndRestore):
             callback.delete_checkpoint = False  # a larger --epochs extends the finished run from here
@@ -266,7 +275,9 @@ def train(config):
     best_path = os.path.join(output, "best.keras")
     if not chief:
         return None
-    best = keras.saving.load_model(best_path, safe_mode=True)
+    # The weights fit ends with (the averages under an EMA), for protocols that take the last weights.
+    save_final_model(model, os.path.join(output, "last.keras"), epochs=config.epochs, ema=config.ema)
+    best = student_of(keras.saving.load_model(best_path, safe_mode=True))
     if config.precision != "float32" or config.input_scale:
         best = _deployable(best, config, num_classes)
         best_path = os.path.join(output, "final.keras")

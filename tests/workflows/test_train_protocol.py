@@ -10,6 +10,19 @@ import pytest
 from kseg import losses, metrics
 
 
+def test_camvid_trainval_trains_on_468_and_validates_on_val_knowingly(camvid_root, capsys):
+    from kseg.workflows import make_config
+    from kseg.workflows.train import load_data
+
+    config = make_config(data=f"camvid:{camvid_root}", train_split="trainval", model="dabnet")
+    train, val, holdout = load_data(config)
+    assert (train.num_examples, val.num_examples, holdout) == (468, 101, None)
+    assert "validating on 101 images of which 101 are in the training split 'trainval'" in capsys.readouterr().out
+    # Training on train only, the same validation split shares nothing.
+    train, val, _ = load_data(make_config(data=f"camvid:{camvid_root}", model="dabnet"))
+    assert train.num_examples == 367 and not set(train.files) & set(val.files)
+
+
 @pytest.mark.slow
 def test_run_with_ema_and_teacher_saves_the_averaged_student_as_last(tmp_path):
     from kseg import data as kdata
