@@ -50,7 +50,10 @@ def parse_args(argv=None):
                    help=".keras model whose soft labels join the loss (distillation; config key distillation sets "
                         "weight and temperature)")
     p.add_argument("--teacher-tta", metavar="SPEC", help="run the teacher with this test-time augmentation, e.g. flip")
-    p.add_argument("--init-weights", help=".keras or .weights.h5 file of the same model to start from (fine-tuning)")
+    p.add_argument("--init-weights", help=".keras or .weights.h5 file of the same model to start from (fine-tuning; "
+                   "a file with another class count gets a new head)")
+    p.add_argument("--preset", help="start from a trained preset (kseg.models.list_presets(), or a preset folder): "
+                   "its architecture and weights, with a new head when the data has other classes")
     p.add_argument("--no-augment", action="store_true",
                    help="turn off scale jitter/flip/rotate/colour (crops stay random)")
     p.add_argument("--output", help="run directory (rerun the same command to resume; --epochs larger extends "
@@ -76,8 +79,24 @@ def _class_weights(text):
         ) from None
 
 
+def _apply_preset(args):
+    """``--preset``: the preset's model and weights become ``--model``/``--init-weights`` (and its input scale
+    the default ``--input-scale``); returns the remaining config values (its builder arguments)."""
+    from kseg.models.presets import training_options
+
+    options = training_options(args.preset)
+    if args.model not in (None, options["model"]) or args.init_weights:
+        raise ValueError(f"--preset {args.preset} sets the model ({options['model']}) and its starting weights: "
+                         "drop --model and --init-weights.")
+    args.model, args.init_weights = options["model"], options["init_weights"]
+    if args.input_scale is None:
+        args.input_scale = options["input_scale"]
+    return {"model_kwargs": options["model_kwargs"]}
+
+
 def main(argv=None):
     args = parse_args(argv)
+    preset = _apply_preset(args) if args.preset else {}
     from kseg.workflows import make_config, train
 
     config = make_config(
@@ -92,7 +111,7 @@ def main(argv=None):
         init_weights=args.init_weights, augment=False if args.no_augment else None,
         train_split=args.train_split, ema=args.ema, teacher=args.teacher,
         output=args.output, strategy=args.strategy, precision=args.precision,
-        export_name=args.export_name, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
+        export_name=args.export_name, steps_per_epoch=args.steps_per_epoch, seed=args.seed, **preset,
     )
     if args.teacher_tta:
         config.distillation = {**config.distillation, "tta": args.teacher_tta}

@@ -6,6 +6,7 @@ import re
 
 import keras
 
+from kseg._batch_norm import BN_MOMENTUM
 from kseg.backbones import dilation
 from kseg.backbones.pixel_normalization import PixelNormalization
 
@@ -134,7 +135,7 @@ def _input(input_tensor, input_shape):
 
 def _bn_momentum(value, weights):
     if value == "auto":
-        return 0.9 if weights is None else None
+        return BN_MOMENTUM if weights is None else None
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:

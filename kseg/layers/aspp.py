@@ -3,6 +3,7 @@
 import keras
 from keras import layers, ops
 
+from kseg._batch_norm import batch_normalization
 from kseg._checks import is_int_sequence, positive_int
 
 from kseg.layers._validation import one_of
@@ -27,7 +28,7 @@ def conv_bn_relu_layers(filters, kernel_size, *, name, conv_name=None, rate=1, s
     conv_name = f"{name}_conv" if conv_name is None else conv_name
 
     def bn_relu(prefix):
-        return [layers.BatchNormalization(name=f"{prefix}_bn", dtype=dtype),
+        return [batch_normalization(f"{prefix}_bn", dtype=dtype),
                 layers.ReLU(name=f"{prefix}_relu", dtype=dtype)]
 
     if separable and kernel_size > 1:

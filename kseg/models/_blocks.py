@@ -12,6 +12,7 @@ import os
 import keras
 from keras import ops
 
+from kseg._batch_norm import batch_normalization
 from kseg._checks import is_int, positive_int
 from kseg.backbones import PixelNormalization
 
@@ -77,7 +78,7 @@ def conv_bn_relu(x, filters, kernel_size=3, *, name, batch_norm=True, activation
         use_bias = not batch_norm
     x = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=use_bias, name=name)(x)
     if batch_norm:
-        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = batch_normalization(f"{name}_bn")(x)
     if activation is not None:
         x = keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
     return x

@@ -3,6 +3,7 @@ semantic segmentation branch) on the FPN of Lin et al. 2017."""
 
 import keras
 
+from kseg._batch_norm import batch_normalization
 from kseg._checks import check_int
 from kseg.layers import ResizeLike
 from kseg.models.deeplab_v3 import backbone_features, classify_at_input_size
@@ -18,7 +19,7 @@ def _conv_norm_relu(x, filters, norm, groups, name):
     if norm == "group":
         x = keras.layers.GroupNormalization(groups, name=f"{name}_gn")(x)
     else:
-        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = batch_normalization(f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 

@@ -176,15 +176,10 @@ def build_model(config, num_classes):
 
 
 def _init_weights(model, path):
-    """Load the weights of ``path`` into ``model``; a different architecture is a clear error."""
-    try:
-        model.load_weights(path)
-    except Exception as error:  # Keras raises ValueError/KeyError/OSError depending on the mismatch
-        raise ValueError(
-            f"init_weights {path!r} does not fit model {model.name!r} ({model.count_params():,} parameters): "
-            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
-        ) from None
-    print(f"initialised {model.name} from {path}")
+    """Load the weights of ``path`` into ``model``: the same architecture with any class count (another
+    count gets a new head, ``kseg.models.load_weights_reheaded``); a different architecture is a clear error."""
+    reheaded = models.load_weights_reheaded(model, path)
+    print(f"initialised {model.name} from {path}" + (" (new head: the file has another class count)" if reheaded else ""))
 
 
 def compile_model(model, config, num_classes, steps_per_epoch, class_weights=None):

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import kseg.models
+from kseg import _compat
+from kseg._batch_norm import BN_MOMENTUM
 from kseg.models import registry, small
 from kseg.training import precise_batchnorm
 
@@ -67,6 +69,10 @@ def test_registry_lists_the_architectures_and_rejects_unknown_names():
 def test_builds_and_predicts_at_input_resolution(name):
     model = small_model(name)
     assert model.name == name
+    # Batch-norm momentum 0.9 everywhere (kseg._batch_norm; the FCNs have no batch norm).
+    momenta = {layer.momentum for layer in _compat.flatten_layers(model)
+               if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta <= {BN_MOMENTUM}, momenta
     for height, width in [(64, 64), (96, 128)]:
         images = np.random.default_rng(1).uniform(0, 255, (2, height, width, 3)).astype("float32")
         logits = keras.ops.convert_to_numpy(model(images, training=False))
