@@ -59,13 +59,7 @@ def load_images(spec, *, limit=None):
         paths = sorted(p for p in glob.glob(spec) if p.lower().endswith(_IMAGE_EXTENSIONS))
     if not paths:
         raise FileNotFoundError(f"no PNG/JPEG images found for data {spec!r}.")
-    from PIL import Image
+    from kseg.data.images import read_image
 
-    images = []
-    for path in paths[:limit] if limit else paths:
-        try:
-            with Image.open(path) as image:
-                images.append(np.asarray(image.convert("RGB"), np.uint8))
-        except OSError as error:
-            raise ValueError(f"cannot read image {path!r}: {error}") from None
-    return images
+    # Read as training and the SavedModel's predict_encoded read them (16-bit scaled to 8 bits).
+    return [read_image(path) for path in (paths[:limit] if limit else paths)]

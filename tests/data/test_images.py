@@ -48,3 +48,11 @@ def test_folder_source_reads_16bit_images_scaled(tmp_path):
     image, mask = next(iter(data.dataset.as_numpy_iterator()))
     np.testing.assert_array_equal(image[..., 1], (VALUES16 >> 8).astype(np.uint8))
     np.testing.assert_array_equal(mask[0], [0, 1, 1, 0])
+
+
+def test_export_calibration_images_are_read_the_same_way(tmp_path):
+    from kseg.export.images import load_images
+
+    Image.fromarray(VALUES16).save(tmp_path / "a.png")
+    (image,) = load_images(str(tmp_path))
+    np.testing.assert_array_equal(image[..., 2], (VALUES16 >> 8).astype(np.uint8))

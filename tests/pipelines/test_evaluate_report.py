@@ -75,3 +75,14 @@ def test_truth_and_prediction_panels_are_drawn_alike():
     np.testing.assert_array_equal(panels[1][0, 0], [100, 100, 100])  # class 0 (black) blended, visible
     np.testing.assert_array_equal(panels[1][1, 0], [227, 227, 100])
     np.testing.assert_array_equal(panels[1][1, 1], [200, 200, 200])  # ignored truth: the bare image
+
+
+def test_train_takes_the_same_data_flags(setup, tmp_path, capsys):
+    from pipelines import train as train_cli
+
+    argv = ["--data", "synthetic", "--mask-suffix", "_mask", "--output", str(tmp_path / "run"),
+            "--export-name", "none"]
+    with pytest.raises(SystemExit) as exit_info:
+        run(train_cli.main, argv)
+    assert exit_info.value.code == 2
+    assert "error: --mask-suffix applies to folder: data, not 'synthetic'." in capsys.readouterr().err
