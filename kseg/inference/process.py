@@ -167,7 +167,9 @@ def class_map_image(classes):
 
 def _png(image):
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    # zlib level 3: on CamVid overlays 2.7x faster to encode than PIL's default 6, files 5% larger
+    # (71 vs 191 ms, 252 vs 240 kB per 360x480 image); encoding was half of a .tflite run's time.
+    image.save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
 
 

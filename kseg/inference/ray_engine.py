@@ -67,7 +67,7 @@ def ray_engine(spec, tasks, options=Options(), *, address=None, workers=1, batch
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the driver prints its own progress
-        logging.getLogger("ray.data").setLevel(logging.WARNING)  # no execution-plan lines per run
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # no execution-plan or progress-bar notes per run
         rows = [task.as_row() for task in tasks]
         if not rows:
             return

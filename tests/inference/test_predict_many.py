@@ -133,9 +133,10 @@ def _predict_encoded(saved, data):
 
 def test_prediction_equals_the_saved_models_predict_encoded_on_jpeg_and_16_bit_png(model, tmp_path):
     saved = export_saved_model(model, tmp_path / "saved", "toy", max_image_size=64, warmup=False)
-    save(tmp_path / "in" / "photo.jpg", random_image(5, 24, 32), quality=80)
+    # At least 32 pixels a side: the SavedModel enlarges smaller images first, which Keras does not.
+    save(tmp_path / "in" / "photo.jpg", random_image(5, 40, 48), quality=80)
     # 16-bit grayscale spanning the whole range: clipped to 255 it would be a white image.
-    ramp = np.linspace(0, 65535, 24 * 32).reshape(24, 32) + np.random.default_rng(0).normal(0, 3000, (24, 32))
+    ramp = np.linspace(0, 65535, 40 * 48).reshape(40, 48) + np.random.default_rng(0).normal(0, 3000, (40, 48))
     save(tmp_path / "in" / "deep.png", np.clip(ramp, 0, 65535).astype(np.uint16))
     summary = predict_many(ModelSpec(str(saved)), [tmp_path / "in"], tmp_path / "out", progress=False)
     assert summary["done"] == 2
@@ -149,19 +150,22 @@ def test_prediction_equals_the_saved_models_predict_encoded_on_jpeg_and_16_bit_p
 
 
 def test_a_fixed_size_tflite_answers_any_image_size(model, predictor, tmp_path):
-    tflite = export_tflite(model, tmp_path / "m.tflite", input_size=(16, 16))
-    # Quadrants of one colour each: resized to 16x16 and back, the class map keeps them.
-    image = np.zeros((40, 24, 3), np.uint8)
-    image[:20, :12], image[:20, 12:], image[20:, :12], image[20:, 12:] = (250, 10, 10), (10, 250, 10), (
+    tflite = export_tflite(model, tmp_path / "m.tflite", input_size=(32, 32))
+    # Quadrants of one colour each: resized to 32x32 and back, the class map keeps them.
+    image = np.zeros((80, 48, 3), np.uint8)
+    image[:40, :24], image[:40, 24:], image[40:, :24], image[40:, 24:] = (250, 10, 10), (10, 250, 10), (
         10, 10, 250), (128, 128, 128)
+    exact = random_image(6, 32, 32)
     save(tmp_path / "in" / "odd.png", image)
-    save(tmp_path / "in" / "exact.png", image[:16, :16])
+    save(tmp_path / "in" / "exact.png", exact)
     summary = predict_many(ModelSpec(str(tflite)), [tmp_path / "in"], tmp_path / "out", progress=False)
     assert summary["done"] == 2
     odd = _classes(tmp_path / "out" / "odd_classes.png")
-    assert odd.shape == (40, 24)
+    assert odd.shape == (80, 48)
     assert np.mean(odd == predictor.classes(image)[0]) >= 0.9
-    np.testing.assert_array_equal(_classes(tmp_path / "out" / "exact_classes.png"), predictor.classes(image[:16, :16])[0])
+    # An image at the file's size runs as it is.
+    np.testing.assert_array_equal(_classes(tmp_path / "out" / "exact_classes.png"),
+                                  load_predictor(tflite).classes(exact)[0])
 
 
 def test_resize_nearest_keeps_blocks():
@@ -177,7 +181,7 @@ def test_an_onnx_file_is_accepted_like_a_tflite(model, tmp_path):
     path = export_onnx(model, tmp_path / "m.onnx")
     onnx = load_predictor(path)
     assert (onnx.source, onnx.input_size, onnx.channels) == ("onnx", None, 3)
-    image = random_image(7, 20, 28)
+    image = random_image(7, 40, 56)  # 32 or more a side: exports enlarge smaller images first
     save(tmp_path / "in" / "x.png", image)
     assert predict_many(ModelSpec(str(path)), [tmp_path / "in"], tmp_path / "out", progress=False)["done"] == 1
     np.testing.assert_array_equal(_classes(tmp_path / "out" / "x_classes.png"), _expected(model, image))
