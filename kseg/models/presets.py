@@ -96,6 +96,15 @@ def preset_info(name):
     return info
 
 
+def training_options(name):
+    """What a training run starting from preset ``name`` (a shipped name or a preset folder) takes:
+    ``model``, ``model_kwargs``, ``init_weights`` (the preset's weights file, re-headed to the data's
+    class count when it differs) and ``input_scale`` (``pipelines.train --preset``)."""
+    info = preset_info(name)
+    return {"model": info["model"], "model_kwargs": dict(info["model_kwargs"]), "init_weights": info["weights"],
+            "input_scale": info["input_scale"]}
+
+
 def sha256_of(path):
     """Hex sha256 of a file."""
     digest = hashlib.sha256()
