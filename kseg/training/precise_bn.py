@@ -85,3 +85,24 @@ def precise_batchnorm(model, data, steps=None):
             layer.moving_variance.assign(np.maximum(square_sum / total - mean**2, 0.0)
                                          .astype(layer.moving_variance.dtype))
     return count
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """Recompute the batch-norm statistics with :func:`precise_batchnorm` before
+    every validation pass of ``fit`` (Keras calls ``on_test_begin`` there), so
+    the per-epoch validation scores and the checkpoints saved after them use
+    statistics of the current weights rather than moving averages that lag them.
+
+    Args:
+        data: what :func:`precise_batchnorm` takes; an iterable is iterated
+            anew each time (a shuffled ``tf.data`` pipeline gives other batches).
+        steps: batches per recomputation (default 10).
+    """
+
+    def __init__(self, data, steps=10):
+        super().__init__()
+        self.data = data
+        self.steps = positive_int(steps, "steps", context="PreciseBatchNorm")
+
+    def on_test_begin(self, logs=None):
+        precise_batchnorm(self.model, self.data, steps=self.steps)

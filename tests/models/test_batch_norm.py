@@ -63,3 +63,24 @@ def test_inference_mode_miou_matches_batch_statistics_after_a_short_run(momentum
         assert abs(inference - batch) < 0.06, (inference, batch)
     else:
         assert batch - inference > 0.08, (inference, batch)
+
+
+def test_precise_batchnorm_callback_sets_statistics_before_each_validation():
+    """With PreciseBatchNorm the validation pass of fit sees the statistics of the
+    given batches (here momentum 0.99 would keep mostly the initial 0 / 1)."""
+    from kseg.training import PreciseBatchNorm
+
+    x, y = _easy(8, 0)
+    inputs = keras.Input((None, None, 3))
+    bn = keras.layers.BatchNormalization(momentum=0.99)
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(bn(inputs)))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=CrossEntropy())
+    seen = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            seen.append(bn.moving_mean.numpy().copy())
+
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, validation_data=(x, y),
+              callbacks=[PreciseBatchNorm([x[:4], x[4:]]), Probe()])
+    np.testing.assert_allclose(seen[0], x.mean(axis=(0, 1, 2)), rtol=1e-4)
