@@ -41,7 +41,8 @@ def _parser():
                         help="largest image side the SavedModel accepts (default: 4096)")
     parser.add_argument("--no-probabilities", action="store_true",
                         help="SavedModel serving_default returns classes only")
-    parser.add_argument("--scores", action="store_true", help="TFLite / ONNX also output float32 logits 'scores'")
+    parser.add_argument("--scores", action="store_true", help="ONNX also outputs float32 logits 'scores' (a .tflite "
+                        "always has them, as its last output, which MediaPipe's ImageSegmenter reads)")
     return parser
 
 
@@ -121,7 +122,7 @@ def run(args):
     data = load_images(args.data, limit=export.tflite.MAX_REPRESENTATIVE_IMAGES) if args.data else None
     export.export_tflite(
         model, path, input_size=tuple(args.input_size) if args.input_size else None, quantize=args.quantize,
-        representative_data=data, include_scores=args.scores, class_names=class_names,
+        representative_data=data, class_names=class_names,  # scores always: MediaPipe reads them
         tile_size=tuple(args.tile) if args.tile else None, tile_overlap=args.tile_overlap,
     )
     _print_written("TFLite", path, export.tflite_ops(path))

@@ -7,7 +7,7 @@ a TFLite file under ``saved_models/``.
 
 import argparse
 
-from pipelines._cli import run
+from pipelines._cli import add_data_arguments, data_options, run
 
 
 def parse_args(argv=None):
@@ -23,7 +23,7 @@ def parse_args(argv=None):
     p.add_argument("--val-fraction", type=float,
                    help="fraction of folder:/list: images (no {split} in the spec, no --val-data) held out for "
                         "validation, chosen by a hash of the file names (default 0.1, at least one image)")
-    p.add_argument("--label-map", help="mask value mapping, e.g. 0=0,255=1")
+    add_data_arguments(p)
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
                    help="training crop size: random crops at native scale (times --input-scale), the scale "
                         "evaluation and deployment see")
@@ -103,6 +103,7 @@ def main(argv=None):
         args.config,
         model=args.model, backbone=args.backbone, num_classes=args.num_classes, data=args.data,
         val_data=args.val_data, val_fraction=args.val_fraction, label_map=args.label_map,
+        **data_options(args),
         input_size=tuple(args.input_size) if args.input_size else None,
         resize_to_fit=True if args.resize_to_fit else None, input_scale=args.input_scale,
         allow_recipe_change=True if args.allow_recipe_change else None,

@@ -2,9 +2,14 @@
 
 The .tflite has one signature, ``serving_default``: ``images`` uint8
 ``[1, H, W, C]`` (raw RGB, what a camera app has) -> ``classes`` int32
-``[1, H, W]`` and, with ``include_scores``, ``scores`` float32
-``[1, H, W, num_classes]`` (logits; softmax them for probabilities).
-Normalisation and any resize the model needs run inside the graph.
+``[1, H, W]`` and ``scores`` float32 ``[1, H, W, num_classes]`` (logits;
+softmax them for probabilities), in that order: MediaPipe's
+``ImageSegmenter`` reads the last output as per-class confidences, so the
+file works there as it is (``include_scores=False`` drops ``scores`` and
+with it MediaPipe support). Normalisation and any resize the model needs
+run inside the graph. The file carries TFLite metadata (input
+description, output descriptions, the class names as ``labels.txt``; see
+``kseg.export.tflite_metadata``).
 """
 
 import contextlib
@@ -21,6 +26,7 @@ from kseg._io import atomic_write_bytes
 from kseg.export import _graph
 from kseg.export._contract import QUANTIZATIONS, SCORES, labels_path_for  # noqa: F401  (public here too)
 from kseg.export._graph import check_input_size, spec_for_size  # noqa: F401  (public here too)
+from kseg.export import tflite_metadata
 from kseg.export.labels import resolve_class_names, write_labels
 from kseg.models.tiling import check_overlap, check_tile_size, with_tiling
 from kseg.serving import signatures as sig
@@ -166,6 +172,28 @@ def convert_tflite(model, spec, input_size, *, quantize="none", representative=N
     return content
 
 
+def _with_metadata(content, model, input_size, class_names, quantize):
+    """``content`` with its TFLite metadata; checks that ``scores`` (when present) is the last output."""
+    from kseg import __version__
+
+    height, width = input_size
+    num_classes = len(class_names)
+    content, order = tflite_metadata.add_segmenter_metadata(
+        content, name=model.name, version=f"kseg {__version__}", input_size=input_size, class_names=class_names,
+        description=f"Semantic segmentation into {num_classes} classes (kseg, quantize={quantize!r}); class ids "
+                    f"index labels.txt.",
+        output_descriptions={
+            sig.CLASSES: f"int32 [1, {height}, {width}]: the class id of every pixel (argmax of scores).",
+            SCORES: f"float32 [1, {height}, {width}, {num_classes}]: logits per class (softmax for "
+                    "probabilities); MediaPipe's ImageSegmenter reads this output.",
+        },
+    )
+    if SCORES in order and order[-1] != SCORES:
+        raise ValueError(f"TFLite outputs came out in the order {order}; MediaPipe reads the last as the "
+                         f"segmentation, so {SCORES!r} must be last.")
+    return content
+
+
 def export_tflite(
     model,
     path,
@@ -173,7 +201,7 @@ def export_tflite(
     input_size=None,
     quantize="none",
     representative_data=None,
-    include_scores=False,
+    include_scores=True,
     class_names=None,
     size_divisor=None,
     tile_size=None,
@@ -193,8 +221,11 @@ def export_tflite(
             ``representative_data``).
         representative_data: calibration images for int8 (see
             ``representative_images``); raw pixel values 0..255.
-        include_scores: also output ``scores`` (float32 logits).
-        class_names: names for the labels file; default ``class_<i>``.
+        include_scores: also output ``scores`` (float32 logits), the last
+            output, which MediaPipe's ``ImageSegmenter`` reads (default);
+            False writes ``classes`` only (not for MediaPipe).
+        class_names: names for the labels file and the file's metadata;
+            default ``class_<i>``.
         size_divisor: input-size multiple the model needs; default: probed.
         tile_size: ``(H, W)``: run ``model`` in sliding windows of this size
             over the ``input_size`` image (``kseg.models.with_tiling``; the
@@ -224,6 +255,8 @@ def export_tflite(
     content = convert_tflite(
         model, spec, input_size, quantize=quantize, representative=representative, include_scores=include_scores
     )
+    # Last: the metadata step appends the labels as a zip, which re-packing the flatbuffer would drop.
+    content = _with_metadata(content, model, input_size, class_names, quantize)
     atomic_write_bytes(path, content)
     write_labels(labels_path_for(path), class_names)
     return path

@@ -25,6 +25,14 @@ class TrainConfig:
     start the run (fine-tuning from an earlier run; a resumed run's backup
     still wins).
 
+    Mask options of ``folder:``/``list:`` data (``kseg.data.from_folders``'s
+    keywords; flags ``--label-map``, ``--colour-table``, ``--mask-suffix``,
+    ``--on-error``): ``label_map`` (``{raw: id}`` or ``"0=0,255=1"``),
+    ``colour_table`` (RGB masks: ``{"r,g,b": id}``, a list of colours by id,
+    ``"R,G,B=ID;..."`` or a file), ``mask_suffix`` (``"_mask"``: ``s000.png``
+    pairs with ``s000_mask.png``; folder only), ``on_error`` (``raise`` or
+    ``skip`` bad pairs with a warning).
+
     ``input_size``: (H, W) of the training crops. ``resize_to_fit`` False
     (default): random crops at native scale (times ``input_scale`` when set),
     so objects keep the size in pixels that evaluation and deployment see;
@@ -56,7 +64,6 @@ class TrainConfig:
     ``last.keras`` use the averages). ``teacher``: a ``.keras`` model whose
     soft labels are added to the loss (``kseg.training.distillation``);
     ``distillation``: ``{tta: SPEC, weight: 1.0, temperature: 1.0}``.
-
     """
 
     model: str = "unet"
@@ -68,6 +75,9 @@ class TrainConfig:
     val_split: str = "val"
     val_fraction: float = 0.1
     label_map: Optional[object] = None
+    colour_table: Optional[object] = None
+    mask_suffix: str = ""
+    on_error: str = "raise"
     ignore_id: int = 255
     input_size: tuple = (96, 96)
     resize_to_fit: bool = False

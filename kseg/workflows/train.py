@@ -62,7 +62,8 @@ class TrainResult:
 def _source_kwargs(config, spec):
     """Keyword arguments for ``kseg.data.load`` of ``spec`` beyond the label map and ignore id
     (the mask options of folder and list sources go here)."""
-    return {}
+    return kdata.source_options(spec, colour_table=config.colour_table, mask_suffix=config.mask_suffix,
+                                on_error=config.on_error)
 
 
 def has_own_val_split(spec):
