@@ -21,6 +21,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Candidate input-size multiples probed for fully convolutional models.
 _DIVISORS = (1, 2, 4, 8, 16, 32, 64)
 _PROBE_MIN_SIZE = 64
+# Smaller images are resized up to this side before the model runs: a
+# backbone's stride-2 "valid" convolutions have no valid output below it
+# (TensorFlow then returns garbage shapes, ONNX Runtime refuses), so a 7x9
+# image gets the answer for its 32x32 enlargement, resized back.
+MIN_INPUT_SIDE = 32
 
 
 class ModelSpec:
@@ -104,26 +109,33 @@ def _static_or_dynamic(tensor):
 
 
 def _round_up(size, divisor):
+    if divisor == 1:
+        return size
     if isinstance(size, int):
         return -(-size // divisor) * divisor
     return (size + divisor - 1) // divisor * divisor
+
+
+def _at_least(size, minimum):
+    return max(size, minimum) if isinstance(size, int) else tf.maximum(size, minimum)
 
 
 def predict_logits(model, spec, images):
     """float32 logits ``[N, H, W, C]`` for uint8 ``images`` ``[N, H, W, Cin]``.
 
     Inputs the model cannot take as they are are resized (bilinear) to its
-    fixed size or up to the next multiple of its size divisor, and the logits
-    resized back, so the answer is always at the input resolution.
+    fixed size, or (a side under ``MIN_INPUT_SIDE`` enlarged first) up to
+    the next multiple of its size divisor, and the logits resized back, so
+    the answer is always at the input resolution.
     """
     x = tf.cast(images, tf.float32)
     _, height, width, _ = _static_or_dynamic(x)
     if spec.fixed_size is not None:
         target = spec.fixed_size
-    elif spec.size_divisor > 1:
-        target = (_round_up(height, spec.size_divisor), _round_up(width, spec.size_divisor))
     else:
-        target = None
+        target = tuple(_round_up(_at_least(side, MIN_INPUT_SIDE), spec.size_divisor) for side in (height, width))
+        if all(isinstance(side, int) for side in target) and spec.size_divisor == 1 and min(height, width) >= MIN_INPUT_SIDE:
+            target = None
     static_same = target is not None and all(isinstance(v, int) for v in (height, width)) and tuple(target) == (height, width)
     if target is None or static_same:
         return tf.cast(model(x, training=False), tf.float32)

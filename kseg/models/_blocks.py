@@ -166,7 +166,10 @@ class PadToMultiple(keras.layers.Layer):
 
     def call(self, x):
         shape = ops.shape(x)
-        pad_h, pad_w = (-shape[1]) % self.multiple, (-shape[2]) % self.multiple
+        # Non-negative operands only: tf2onnx converts the modulo of a negative
+        # int as a truncated one, and (-100) % 8 became -4 (a crop) in ONNX.
+        m = self.multiple
+        pad_h, pad_w = (m - shape[1] % m) % m, (m - shape[2] % m) % m
         return ops.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
 
     def compute_output_shape(self, input_shape):

@@ -51,8 +51,12 @@ def test_fp32_fixed_size_keras_bilinear_and_labels(tmp_path):
     assert runner.get_input_details()["images"]["dtype"] == np.uint8
     images = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
     out = runner(images=images)
-    assert set(out) == {"classes"} and out["classes"].dtype == np.int32 and out["classes"].shape == (1, 32, 32)
-    np.testing.assert_array_equal(out["classes"], model(images.astype("float32")).numpy().argmax(-1))
+    assert set(out) == {"classes", "scores"} and out["classes"].dtype == np.int32 and out["classes"].shape == (1, 32, 32)
+    logits = model(images.astype("float32")).numpy()
+    np.testing.assert_array_equal(out["classes"], logits.argmax(-1))
+    np.testing.assert_allclose(out["scores"], logits, atol=1e-4)
+    # scores last: MediaPipe's ImageSegmenter reads the last output as per-class confidences
+    assert [d["shape"].tolist() for d in Interpreter(model_path=str(path)).get_output_details()] == [[1, 32, 32], [1, 32, 32, 3]]
 
 
 def test_export_size_differs_from_model_size(tmp_path):
