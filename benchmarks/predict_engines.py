@@ -8,12 +8,11 @@ the three PNGs. The model is the shipped DABNet fp32 ``.tflite`` at one
 interpreter thread per worker, so a second worker is a second core. Each
 run's wall time counts everything a user waits for: the model load (once
 per worker) and, for Ray, the actor pool's start (Ray itself is started once,
-before timing, with 2 CPUs and no dashboard). Each engine also runs the
-first 8 images; the difference of the two wall times gives the rate after
-start-up. The outputs of every engine are checked byte-equal.
+before timing, with 2 CPUs and no dashboard). The outputs of every engine
+are checked byte-equal.
 
 Run (niced on a shared machine): ``nice -n 10 python -m benchmarks.predict_engines
-[--quick] [--no-append] [--images 64] [--rounds 2] [--model PATH]``.
+[--quick] [--no-append] [--images 64] [--rounds 3] [--model PATH]``.
 """
 
 from __future__ import annotations
@@ -31,8 +30,6 @@ from benchmarks import _common as C  # noqa: E402
 
 CAMVID = C.REPO / ".." / "shared" / "data" / "camvid"
 MODEL = C.REPO / "saved_models" / "camvid_dabnet" / "5" / "model_fp32.tflite"
-# The short run whose wall time, subtracted, leaves out each engine's start-up.
-SMALL_RUN = 8
 # name -> (engine, engine options)
 ENGINES = {
     "local": ("local", {}),
@@ -64,62 +61,54 @@ def _timed(engine, spec, folder, out, engine_options):
     return time.perf_counter() - start, results
 
 
-def run(quick, *, images=64, rounds=2, model=MODEL, camvid=CAMVID):
+def run(quick, *, images=64, rounds=3, model=MODEL, camvid=CAMVID):
     import ray
 
     from kseg.inference import ModelSpec
 
-    images, rounds = (16, 1) if quick else (images, rounds)
-    small = SMALL_RUN
+    images, rounds = (8, 1) if quick else (images, rounds)
     load_before = C.load()
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20, log_to_driver=False,
              configure_logging=False)
     spec = ModelSpec(str(model), num_threads=1)
-    wall = {(name, n): [] for name in ENGINES for n in (small, images)}
+    wall = {name: [] for name in ENGINES}
     with tempfile.TemporaryDirectory(prefix="predict-engines-") as tmp:
-        folders = {n: Path(tmp) / f"in{n}" for n in (small, images)}
-        for n, folder in folders.items():
-            folder.mkdir()
-            if _link_images(camvid, n, folder) != n:
-                raise ValueError(f"{camvid}/test.txt lists fewer than {n} images.")
+        folder = Path(tmp) / "in"
+        folder.mkdir()
+        if _link_images(camvid, images, folder) != images:
+            raise ValueError(f"{camvid}/test.txt lists fewer than {images} images.")
         outputs = {}
         for round_ in range(rounds):
             for name, (engine, engine_options) in ENGINES.items():
-                for n, folder in folders.items():
-                    out = Path(tmp) / f"{name.replace(', ', '-').replace(' ', '')}-{n}-{round_}"
-                    seconds, results = _timed(engine, spec, folder, out, engine_options)
-                    if sorted(r.status for r in results) != ["done"] * n:
-                        raise RuntimeError(f"{name}: {[r for r in results if r.status != 'done']}")
-                    wall[name, n].append(seconds)
-                    outputs[name, n] = _files(out)
-        equal = all(files == outputs["local", n] for (_, n), files in outputs.items())
+                out = Path(tmp) / f"{name.replace(', ', '-').replace(' ', '')}-{round_}"
+                seconds, results = _timed(engine, spec, folder, out, engine_options)
+                if sorted(r.status for r in results) != ["done"] * images:
+                    raise RuntimeError(f"{name}: {[r for r in results if r.status != 'done']}")
+                wall[name].append(seconds)
+                outputs[name] = _files(out)
+        equal = all(files == outputs["local"] for files in outputs.values())
     ray.shutdown()
-    median = {key: statistics.median(values) for key, values in wall.items()}
-    # Start-up (model load, actor pool) costs the same for both runs, so it cancels in the difference.
-    marginal = {name: (images - small) / (median[name, images] - median[name, small]) for name in ENGINES}
-    rows = [(name, C.fmt(median[name, small], 1), C.fmt(median[name, images], 1),
-             C.fmt(images / median[name, images], 2), C.fmt(marginal[name], 2),
-             C.fmt(marginal[name] / marginal["local"], 2)) for name in ENGINES]
-    body = C.table(("engine", f"wall s, {small} images", f"wall s, {images} images", "images/s, whole run",
-                    "images/s after start-up", "vs local after start-up"), rows)
-    body += ["", f"Whole run: {images} / its wall time, model load and (Ray) actor-pool start included. After "
-                 f"start-up: ({images} - {small}) / (wall of {images} - wall of {small}): the start-up cancels.",
+    median = {name: statistics.median(values) for name, values in wall.items()}
+    rows = [(name, C.fmt(median[name], 1), f"{min(wall[name]):.1f}-{max(wall[name]):.1f}",
+             C.fmt(images / median[name], 2), C.fmt(median["local"] / median[name], 2)) for name in ENGINES]
+    body = C.table(("engine", f"wall s, {images} images (median)", "min-max", "images/s", "vs local"), rows)
+    body += ["", "Wall time is what a user waits for: model load and, for Ray, the actor pool's start included.",
              f"Class maps, masks and overlays of every engine byte-equal to the local engine's: "
              f"{'yes' if equal else 'NO'}."]
     shown = Path(model).relative_to(C.REPO) if Path(model).is_relative_to(C.REPO) else model
-    settings = (f"the first {images} (and {small}) CamVid test images (360x480 PNG), model {shown} "
-                f"(1 interpreter thread per worker), {rounds} round(s) round-robin, medians; "
-                "ray.init once before timing (2 CPUs, no dashboard), Ray batch size 8; `nice -n 10`.")
+    settings = (f"the first {images} CamVid test images (360x480 PNG), model {shown} "
+                f"(1 interpreter thread per worker), {rounds} round(s) round-robin; ray.init once before timing "
+                "(2 CPUs, no dashboard), Ray batch size 8; `nice -n 10`.")
     return C.section("Batch prediction engines: local vs Ray Data (issue 28)", quick=quick, settings=settings,
-                     load_before=load_before, body=body), median
+                     load_before=load_before, body=body), wall
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="16 images, one round")
+    parser.add_argument("--quick", action="store_true", help="8 images, one round")
     parser.add_argument("--no-append", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", default=str(MODEL))
     parser.add_argument("--camvid", default=str(CAMVID))
     args = parser.parse_args(argv)

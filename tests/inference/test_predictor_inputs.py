@@ -9,7 +9,8 @@ from PIL import Image
 from kseg.export import export_saved_model, export_tflite
 from kseg.inference import keras_predictor, load_predictor, predict_files
 
-SIZE = 16
+# 32: exports enlarge images under 32 px a side first (kseg.export._graph.MIN_INPUT_SIDE), Keras does not.
+SIZE = 32
 
 
 def _model(channels, num_classes=3, bias=None):
