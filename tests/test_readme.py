@@ -35,6 +35,8 @@ COVERED_BY = {
     "pipelines.export --data --format --input-size --model --name --quantize":
         "tests/export/test_pipeline_cli.py::test_saved_model_and_tflite",
     "pipelines.export --format --model --name": "tests/export/test_onnx.py::test_cli_format_onnx",
+    "pipelines.train --data --epochs --input-size --label-map --model --num-classes --output":
+        "tests/pipelines/test_train_own_data.py::test_holds_out_a_tenth_and_says_so",
 }
 # Signatures of the commands this file runs (test_readme_quickstart_command, test_readme_preset_fine_tune_command).
 RUN_HERE = {

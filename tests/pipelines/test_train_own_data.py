@@ -39,7 +39,8 @@ def run_cli(module, argv):
 
 
 def _argv(root, *extra):
-    return ["--config", str(root / "tiny.yaml"), "--num-classes", "2",
+    # The README's "Your own data" command with tiny settings.
+    return ["--config", str(root / "tiny.yaml"), "--model", "unet", "--num-classes", "2",
             "--data", f"folder:{root / 'images'}:{root / 'labels'}", "--label-map", "0=0,255=1",
             "--input-size", "32", "32", "--batch-size", "9", "--epochs", "1", "--export-name", "none",
             "--output", str(root / "run"), *extra]
