@@ -3,9 +3,9 @@
 A path with a scheme (``s3://bucket/tiles``, ``gs://...``, ``memory://...``)
 goes through fsspec (installed with ``pip install -e ".[ray]"``, which pulls
 it in with pyarrow); a plain path goes through ``os`` and ``kseg._io``, so the
-local engine needs nothing more. Writes are atomic: locally a temporary file
-renamed into place, in an object store one PUT (an object appears whole or
-not at all), so a file that exists is complete.
+local engine needs nothing more. Writes are atomic: locally (plain paths and
+``file://``) a temporary file renamed into place, in an object store one PUT
+(an object appears whole or not at all), so a file that exists is complete.
 """
 
 import os
@@ -91,13 +91,17 @@ def exists(path):
 def write_bytes(path, data):
     """Write ``data`` to ``path`` atomically, creating its folder."""
     path = os.fspath(path)
+    local = path
     if is_url(path):
         fs, inner = _fs(path)
-        fs.makedirs(inner.rsplit("/", 1)[0], exist_ok=True)
-        fs.pipe_file(inner, data)
-        return path
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return atomic_write_bytes(path, data)
+        if "file" not in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)):
+            fs.makedirs(inner.rsplit("/", 1)[0], exist_ok=True)
+            fs.pipe_file(inner, data)  # one PUT: an object store shows it whole or not at all
+            return path
+        local = inner  # file://: fsspec would write in place; rename into place instead
+    os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)
+    atomic_write_bytes(local, data)
+    return path
 
 
 def remove(path):

@@ -202,6 +202,10 @@ def test_inputs_and_outputs_may_be_urls(predictor, tmp_path):
     with fsspec.open(first["outputs"][0], "rb") as handle:
         classes = np.asarray(Image.open(io.BytesIO(handle.read())))
     np.testing.assert_array_equal(classes, predictor.classes(random_image(0))[0])
+    # file:// URLs are local files, written atomically like plain paths.
+    local = predict_many(predictor, [f"{root}/in/"], f"file://{tmp_path}/out", recursive=True, progress=False)
+    assert local["outputs"] == [f"file://{tmp_path}/out/a/x_classes.png"]
+    np.testing.assert_array_equal(_classes(tmp_path / "out" / "a" / "x_classes.png"), classes)
 
 
 def test_progress_prints_plain_lines_off_a_terminal():
