@@ -13,10 +13,13 @@ the next epoch begins), so validation, ``BestCheckpoint`` and the logs all
 see the averaged weights. :func:`add_ema_callbacks` places it right after
 ``BackupAndRestore``: the backup (resume state) is written before the swap,
 so it always holds the raw weights in the model and the averages in the
-optimizer, which is what a resumed ``fit`` continues from. BatchNorm
-statistics are not trainable and are not averaged: they keep tracking the
-raw weights, which is close to the average when the learning rate has
-decayed (the poly schedule ends at 0).
+optimizer, which is what a resumed ``fit`` continues from; a ``.keras``
+checkpoint written at the end of an epoch (``BestCheckpoint``) holds the
+swapped pair (the averages as the model's weights, the raw weights in the
+optimizer's average slots): load it for inference, resume from the backup.
+BatchNorm statistics are not trainable and are not averaged: they keep
+tracking the raw weights, which are close to the averages once the learning
+rate has decayed (the poly schedule ends at 0).
 """
 
 import keras
