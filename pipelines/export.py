@@ -43,6 +43,12 @@ def _parser():
                         help="SavedModel serving_default returns classes only")
     parser.add_argument("--scores", action="store_true", help="ONNX also outputs float32 logits 'scores' (a .tflite "
                         "always has them, as its last output, which MediaPipe's ImageSegmenter reads)")
+    parser.add_argument("--keep-float", metavar="auto|NAME,...",
+                        help="--quantize int8: keep these layers in float32, or 'auto': the fewest worst-ranked "
+                        "layers until the file agrees >= 99%% with the Keras model on held-back --data images")
+    parser.add_argument("--debug-quantization", action="store_true",
+                        help="--quantize int8: also write <name>.quant_debug.json/.md beside the file (per-layer "
+                        "int8 error, worst first)")
     return parser
 
 
@@ -64,6 +70,9 @@ def _check_args(parser, args):
             parser.error("--quantize int8 needs --data (calibration images).")
         if args.data and args.quantize != "int8":
             parser.error("--data is only used by --quantize int8.")
+        for flag, value in (("--keep-float", args.keep_float), ("--debug-quantization", args.debug_quantization)):
+            if value and args.quantize != "int8":
+                parser.error(f"{flag} applies to --quantize int8 only.")
         if args.input_size and min(args.input_size) < 1:
             parser.error("--input-size values must be positive.")
     if args.tile and args.format == ONNX:
@@ -124,9 +133,32 @@ def run(args):
         model, path, input_size=tuple(args.input_size) if args.input_size else None, quantize=args.quantize,
         representative_data=data, class_names=class_names,  # scores always: MediaPipe reads them
         tile_size=tuple(args.tile) if args.tile else None, tile_overlap=args.tile_overlap,
+        keep_float=args.keep_float, debug_quantization=args.debug_quantization,
     )
     _print_written("TFLite", path, export.tflite_ops(path))
+    if args.quantize == "int8":
+        _print_quantization(path)
     return path
+
+
+def _print_quantization(path):
+    """What the int8 file's ``kseg_quantization`` metadata records: rewrites, float layers, reports."""
+    from kseg.quantization import read_record
+
+    record = read_record(path) or {}
+    lowered = record.get("lowered") or {}
+    if lowered.get("prelu") or lowered.get("batchnorm"):
+        print(f"int8 lowering: {len(lowered.get('prelu', []))} PReLU -> depthwise+ReLU+add, "
+              f"{len(lowered.get('batchnorm', []))} batch norms -> 1x1 depthwise")
+    floats = record.get("float_layers")
+    if floats is not None:
+        print(f"layers kept in float32 ({len(floats)}): {', '.join(floats) or 'none'}")
+    if record.get("auto"):
+        auto = record["auto"]
+        print(f"keep-float auto: agreement {100 * auto['agreement']:.2f}% on {auto['held_back_images']} held-back "
+              f"images (target {100 * auto['target']:.0f}%); tried {auto['tried']}")
+    for report in record.get("debug_report", []):
+        print(f"quantization debug report: {report}")
 
 
 def _print_written(kind, path, ops):

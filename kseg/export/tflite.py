@@ -29,11 +29,9 @@ from kseg.export._graph import check_input_size, spec_for_size  # noqa: F401  (p
 from kseg.export import tflite_metadata
 from kseg.export.labels import resolve_class_names, write_labels
 from kseg.models.tiling import check_overlap, check_tile_size, with_tiling
+from kseg import quantization
+from kseg.quantization.calibration import MAX_REPRESENTATIVE_IMAGES, representative_images  # noqa: F401  (public here too)
 from kseg.serving import signatures as sig
-
-# Enough calibration images for stable activation ranges; more only costs time.
-MAX_REPRESENTATIVE_IMAGES = 200
-
 
 def tflite_ops(model):
     """Operator names used by a TFLite model (path or bytes).
@@ -54,56 +52,6 @@ def tflite_ops(model):
         else:
             ops.append(names.get(builtin, f"BUILTIN_{builtin}"))
     return sorted(set(ops))
-
-
-def _as_uint8_image_batches(element, channels):
-    """Images in one dataset element / array, as uint8-valued float32 [B,H,W,C]."""
-    if isinstance(element, dict):
-        for key in (sig.IMAGES, "image", "images"):
-            if key in element:
-                element = element[key]
-                break
-        else:
-            raise ValueError(f"representative_data dicts need an 'images' or 'image' entry, got keys {sorted(element)}.")
-    elif isinstance(element, (tuple, list)) and len(element) in (1, 2) and np.ndim(element[0]) >= 3:
-        element = element[0]  # (images, masks) from a training pipeline
-    array = np.asarray(element)
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4 or array.shape[-1] != channels:
-        raise ValueError(
-            f"representative_data must hold images [H, W, {channels}] or batches [B, H, W, {channels}], got shape {array.shape}."
-        )
-    if array.dtype != np.uint8 and (np.nanmin(array) < 0 or np.nanmax(array) > 255):
-        raise ValueError("representative_data must hold raw pixel values in 0..255 (the model's input range).")
-    return array.astype(np.float32)
-
-
-def representative_images(data, input_size, channels, limit=MAX_REPRESENTATIVE_IMAGES):
-    """uint8 ``[1, H, W, C]`` calibration inputs at the export size.
-
-    Args:
-        data: uint8/float array ``[N, H, W, C]``, a ``tf.data.Dataset`` or any
-            iterable of images, batches, ``(images, masks)`` tuples or dicts
-            with ``images``; pixel values 0..255.
-        input_size: ``(H, W)`` of the export; other sizes are resized.
-        limit: stop after this many images.
-    """
-    if isinstance(data, np.ndarray):
-        data = [data]
-    elif isinstance(data, tf.data.Dataset):
-        data = data.as_numpy_iterator()
-    images = []
-    for element in data:
-        for image in _as_uint8_image_batches(element, channels):
-            if image.shape[:2] != tuple(input_size):
-                image = tf.image.resize(image, input_size).numpy()
-            images.append(np.clip(np.round(image), 0, 255).astype(np.uint8)[None])
-            if len(images) >= limit:
-                return images
-    if not images:
-        raise ValueError("representative_data yielded no images.")
-    return images
 
 
 @contextlib.contextmanager
@@ -133,8 +81,13 @@ def _native_output_captured():
             captured.append(sink.read().decode("utf-8", "replace"))
 
 
-def convert_tflite(model, spec, input_size, *, quantize="none", representative=None, include_scores=False):
-    """Bytes of the builtin-only .tflite (see module docstring)."""
+def convert_tflite(model, spec, input_size, *, quantize="none", representative=None, include_scores=False,
+                   int8_plan=None):
+    """Bytes of the builtin-only .tflite (see module docstring).
+
+    ``int8_plan`` (``kseg.quantization.Int8Plan``) makes the int8 bytes from
+    this converter: layers kept float, a debug report.
+    """
 
     def serve(images):
         return _graph.logits_to_outputs(_graph.predict_logits(model, spec, images), include_scores=include_scores)
@@ -147,18 +100,25 @@ def convert_tflite(model, spec, input_size, *, quantize="none", representative=N
     )
     with tempfile.TemporaryDirectory(prefix="kseg-tflite-") as saved_model_dir:
         archive.write_out(saved_model_dir, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize != "none":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantize == "fp16":
-            converter.target_spec.supported_types = [tf.float16]
-        elif quantize == "int8":
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.representative_dataset = lambda: ({sig.IMAGES: image} for image in representative)
+
+        def make_converter():  # a fresh one each call: the quantization debugger changes its converter
+            converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            if quantize != "none":
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            if quantize == "fp16":
+                converter.target_spec.supported_types = [tf.float16]
+            elif quantize == "int8":
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                converter.representative_dataset = lambda: ({sig.IMAGES: image} for image in representative)
+            return converter
+
         try:
             with _native_output_captured():
-                content = converter.convert()
+                if int8_plan is not None and quantize == "int8":
+                    content = int8_plan(make_converter, representative)
+                else:
+                    content = make_converter().convert()
         except Exception as error:  # the converter's own errors are several screens long
             lines = [line for line in str(error).splitlines() if line.strip()]
             detail = "\n".join(lines[-8:])
@@ -206,6 +166,9 @@ def export_tflite(
     size_divisor=None,
     tile_size=None,
     tile_overlap=0.25,
+    keep_float=None,
+    debug_quantization=False,
+    lower_int8="auto",
 ):
     """Write a builtin-ops-only ``.tflite`` and its labels file.
 
@@ -231,6 +194,18 @@ def export_tflite(
             over the ``input_size`` image (``kseg.models.with_tiling``; the
             fixed size unrolls into a fixed grid of windows, builtin ops only).
         tile_overlap: fraction of a tile shared by neighbouring windows, in [0, 1).
+        keep_float: int8 only: layer names to keep in float32 (a list or
+            ``"a,b"``), or ``"auto"``: the fewest worst-ranked layers (by the
+            quantization debugger) until the file agrees with the Keras model
+            on held-back calibration images >= 99% (``kseg.quantization``).
+            The file records them in its ``kseg_quantization`` metadata
+            (``kseg.quantization.read_record``).
+        debug_quantization: int8 only: also write ``<path stem>.quant_debug.json``
+            and ``.md``, the per-layer int8 error ranked worst first.
+        lower_int8: int8 only: ``"auto"`` (default) rewrites PReLUs and batch
+            norms that no convolution absorbs into int8-friendly ops when the
+            model has any (``kseg.quantization.lower_for_int8``; same float
+            outputs); True / False: always / never.
 
     Returns:
         ``path``.
@@ -249,14 +224,44 @@ def export_tflite(
     input_size = check_input_size(input_size, spec)
     spec = spec_for_size(model, input_size, size_divisor)
     class_names = resolve_class_names(class_names, spec.num_classes)
-    representative = None
+    representative, plan = None, None
     if quantize == "int8":
         representative = representative_images(representative_data, input_size, spec.channels)
+        model, plan, representative = _int8_plan(model, spec, representative, keep_float=keep_float,
+                                                 debug_stem=os.path.splitext(path)[0] if debug_quantization else None,
+                                                 lower=lower_int8)
+    elif keep_float or debug_quantization:
+        raise ValueError(f"keep_float and debug_quantization apply to quantize='int8' only, not {quantize!r}.")
     content = convert_tflite(
-        model, spec, input_size, quantize=quantize, representative=representative, include_scores=include_scores
+        model, spec, input_size, quantize=quantize, representative=representative, include_scores=include_scores,
+        int8_plan=plan,
     )
+    if plan is not None:
+        content = quantization.embed_record(content, plan.record)
     # Last: the metadata step appends the labels as a zip, which re-packing the flatbuffer would drop.
     content = _with_metadata(content, model, input_size, class_names, quantize)
     atomic_write_bytes(path, content)
     write_labels(labels_path_for(path), class_names)
     return path
+
+
+def _int8_plan(model, spec, representative, *, keep_float, debug_stem, lower):
+    """``(model to convert, kseg.quantization.Int8Plan, calibration images)`` of an int8 export."""
+    if lower not in ("auto", True, False):
+        raise ValueError(f"lower_int8 must be 'auto', True or False, got {lower!r}.")
+    names = [layer.name for layer in model.layers]
+    lowered = {}
+    if lower is True or (lower == "auto" and _compat.is_functional(model)):
+        lowered = quantization.lowered_layers(model)
+        if lower is True or lowered["prelu"] or lowered["batchnorm"]:
+            model = quantization.lower_for_int8(model)
+    calibration, held_back = quantization.split_held_back(representative, keep_float)
+    reference = None
+    if held_back:
+        from kseg.export.parity import reference_logits
+
+        reference = reference_logits(model, np.concatenate(held_back), spec.size_divisor).argmax(-1)
+    plan = quantization.Int8Plan(names, keep_float=keep_float, debug_stem=debug_stem, held_back=held_back,
+                                 reference_classes=reference)
+    plan.record.update(lowered=lowered)
+    return model, plan, calibration

@@ -113,6 +113,36 @@ def layer_of_tensor(tensor_name, layer_names):
     return max(matches, key=len) if matches else ""
 
 
+def interpreter_for(content):
+    """An ai-edge-litert interpreter of a TFLite model (bytes); TensorFlow's when it is not installed."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_content=content, num_threads=2)
+
+
+def op_output_layers(content, layer_names):
+    """``{output tensor name: layers}`` for every op of a TFLite model (bytes).
+
+    An output named after the signature (``StatefulPartitionedCall:1``) or
+    the converter names no layer: the op's weights (constant inputs) do.
+    """
+    interpreter = interpreter_for(content)
+    tensors = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
+    owners = {}
+    for op in interpreter._get_ops_details():  # the runtime's only per-op view
+        outputs = [tensors[i]["name"] for i in op["outputs"] if i in tensors]
+        layers = set().union(*(layers_of_tensor(name, layer_names) for name in outputs)) if outputs else set()
+        if not layers:
+            for index in op["inputs"]:
+                if index in tensors and tensors[index]["name"] not in owners:  # constants, not activations
+                    layers |= layers_of_tensor(tensors[index]["name"], layer_names)
+        for name in outputs:
+            owners[name] = layers
+    return owners
+
+
 def _statistics(debugger):
     buffer = io.StringIO()
     debugger.layer_statistics_dump(buffer)
@@ -120,8 +150,12 @@ def _statistics(debugger):
     return list(csv.DictReader(buffer))
 
 
-def ranked_rows(statistics, layer_names):
-    """Rows of ``layer_statistics_dump`` as dicts (``REPORT_KEYS``), worst ``error_over_scale`` first."""
+def ranked_rows(statistics, layer_names, owners=None):
+    """Rows of ``layer_statistics_dump`` as dicts (``REPORT_KEYS``), worst ``error_over_scale`` first.
+
+    ``owners``: ``op_output_layers`` of the quantized model, for tensors whose name names no layer.
+    """
+    owners = owners or {}
     rows = []
     for row in statistics:
         scale = float(row["scale"])
@@ -129,8 +163,11 @@ def ranked_rows(statistics, layer_names):
         if not np.isfinite(mse) or scale <= 0:
             continue
         rmse = float(np.sqrt(mse))
+        layer = layer_of_tensor(row["tensor_name"], layer_names)
+        if not layer and owners.get(row["tensor_name"]):
+            layer = max(owners[row["tensor_name"]], key=len)
         rows.append({
-            "layer": layer_of_tensor(row["tensor_name"], layer_names),
+            "layer": layer,
             "op": row.get("op_name", ""),
             "tensor": row["tensor_name"],
             "error_over_scale": rmse / scale,
@@ -193,7 +230,7 @@ def debug_quantization(model, representative_data, input_size=None, *, debug_dat
     debugger = run_debugger(converter_factory, debug_images, dtype=dtype)
     debugger.run()
     names = [layer.name for layer in model.layers]
-    return ranked_rows(_statistics(debugger), names)
+    return ranked_rows(_statistics(debugger), names, op_output_layers(debugger.quant_model, names))
 
 
 def format_markdown(rows, *, title="Int8 quantization error per layer", top=None):

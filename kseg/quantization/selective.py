@@ -11,38 +11,28 @@ the same names the debugger report shows (reports/quantization.md).
 import numpy as np
 import tensorflow as tf
 
-from kseg.quantization.debugger import layers_of_tensor, ranked_rows, _statistics
+from kseg.quantization.debugger import _statistics, interpreter_for, op_output_layers, ranked_rows
 
 # "auto" stops adding float layers when the file agrees this well with the Keras model.
 AUTO_TARGET_AGREEMENT = 0.99
 # ... or when this many layers are float (then the best file found is kept).
 AUTO_MAX_LAYERS = 16
-
-
-def _interpreter(content):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        Interpreter = tf.lite.Interpreter
-    return Interpreter(model_content=content, num_threads=2)
-
-
-def tensor_names(content):
-    """Names of every tensor of a TFLite model (bytes)."""
-    return [detail["name"] for detail in _interpreter(content).get_tensor_details()]
+# Ops at the int8/float boundary or the graph's ends: float outputs there say nothing about a layer.
+_BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE", "CAST", "ARG_MAX")
 
 
 def float_layers_of(content, layer_names):
-    """Sorted layer names whose float32 tensors in the file are op outputs of a quantized file's float ops.
-
-    Reads the file: a layer counts as float when one of its tensors is
-    float32 and not a constant (weights) of a quantized op.
-    """
-    interpreter = _interpreter(content)
+    """Sorted names of the layers that some op of the file computes in float32 (a .tflite's bytes)."""
+    interpreter = interpreter_for(content)
+    tensors = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
+    owners = op_output_layers(content, layer_names)
     floats = set()
-    for detail in interpreter.get_tensor_details():
-        if detail["dtype"] == np.float32 and not detail["quantization"][0]:
-            floats.update(layers_of_tensor(detail["name"], layer_names))
+    for op in interpreter._get_ops_details():  # the runtime's only per-op view
+        if op["op_name"] in _BOUNDARY_OPS or not len(op["outputs"]):
+            continue
+        output = tensors[op["outputs"][0]]
+        if output["dtype"] == np.float32:
+            floats |= owners.get(output["name"], set())
     return sorted(floats)
 
 
@@ -79,13 +69,14 @@ class SelectiveQuantizer:
         self.layer_names = list(layer_names)
         self._debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter_factory(), debug_dataset=dataset)
-        self._tensors = tensor_names(self._debugger.quant_model)
+        # Deny-listed names must be those of the calibrated float graph (the debug model renames tensors).
+        self._owners = op_output_layers(self._debugger.calibrated_model, self.layer_names)
         self._ranking = None
 
     def nodes_of(self, layers):
-        """Tensor names of the calibrated graph that belong to ``layers``."""
+        """Names of the op outputs of the calibrated graph that belong to ``layers``."""
         wanted = set(layers)
-        return [name for name in self._tensors if layers_of_tensor(name, self.layer_names) & wanted]
+        return [name for name, owners in self._owners.items() if owners & wanted]
 
     def convert(self, keep_float=()):
         """Bytes of the int8 file with ``keep_float`` layers in float32."""
@@ -99,7 +90,8 @@ class SelectiveQuantizer:
         if self._ranking is None:
             self._debugger.options = tf.lite.experimental.QuantizationDebugOptions()
             self._debugger.run()
-            self._ranking = ranked_rows(_statistics(self._debugger), self.layer_names)
+            owners = op_output_layers(self._debugger.quant_model, self.layer_names)
+            self._ranking = ranked_rows(_statistics(self._debugger), self.layer_names, owners)
         return self._ranking
 
     def worst_layers(self):

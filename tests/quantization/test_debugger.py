@@ -29,11 +29,11 @@ def test_the_layer_given_a_bad_range_ranks_first(bad_range_rows):
     assert first["layer"] == "bad_range"
     assert first["rank"] == 1 and first["op"] == "CONV_2D"
     assert first["error_over_scale"] > 10 * debugger.ROUNDING_ONLY
-    # Ranked by error / scale, worst first; conv_a (brighter inputs, slightly past its range) is far behind.
+    # Ranked by error / scale, worst first; conv_a (brighter inputs, a little past its range) is far behind.
     ratios = [row["error_over_scale"] for row in bad_range_rows]
     assert ratios == sorted(ratios, reverse=True)
     conv_a = next(row for row in bad_range_rows if row["layer"] == "conv_a")
-    assert conv_a["error_over_scale"] < first["error_over_scale"] / 100
+    assert conv_a["rank"] == 2 and conv_a["error_over_scale"] < first["error_over_scale"] / 4
 
 
 def test_report_files_hold_the_ranked_rows(bad_range_rows, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import kseg.models
 from kseg.export import export_tflite, tflite_ops
 from kseg.models.small import SMALL_CONFIGS
-from kseg.quantization import LoweredPReLU, lower_for_int8, lowered_layers
+from kseg.quantization import LoweredPReLU, lower_for_int8, lowered_layers, read_record
 
 
 def _randomised_dabnet(activation="prelu"):
@@ -66,16 +66,18 @@ def test_lowered_prelu_matches_the_slopes():
 
 
 @pytest.mark.slow
-def test_int8_file_of_the_lowered_model_has_no_prelu_and_no_standalone_mul(dabnet_pair, tmp_path):
-    model, lowered = dabnet_pair
+def test_int8_export_lowers_by_default_no_prelu_and_no_standalone_mul(dabnet_pair, tmp_path):
+    model, _ = dabnet_pair
     images = np.random.default_rng(1).integers(0, 256, (4, 32, 48, 3)).astype("uint8")
     plain = export_tflite(model, str(tmp_path / "plain.tflite"), input_size=(32, 48), quantize="int8",
-                          representative_data=images)
-    low = export_tflite(lowered, str(tmp_path / "low.tflite"), input_size=(32, 48), quantize="int8",
-                        representative_data=images)
+                          representative_data=images, lower_int8=False)
+    low = export_tflite(model, str(tmp_path / "low.tflite"), input_size=(32, 48), quantize="int8",
+                        representative_data=images)  # lower_int8="auto"
     assert {"PRELU", "MUL"} <= set(tflite_ops(plain))
     ops = set(tflite_ops(low))
     assert "PRELU" not in ops
     # MUL left: the in-graph pixel normalisation only (x / 127.5 - 1), no batch norm.
     assert ops <= {"QUANTIZE", "DEQUANTIZE", "CAST", "MUL", "SUB", "ADD", "CONV_2D", "DEPTHWISE_CONV_2D",
                    "CONCATENATION", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESIZE_BILINEAR", "ARG_MAX"}
+    record = read_record(low)
+    assert record["lowered"] == lowered_layers(model) and read_record(plain)["lowered"] == {}
