@@ -63,7 +63,11 @@ def ray_engine(spec, tasks, options=Options(), *, address=None, workers=1, batch
     ray = _require_ray()
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except ConnectionError as error:
+            raise ValueError(f"--address {address!r}: no Ray cluster answered ({error}); start one with "
+                             "`ray start --head`.") from None
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the driver prints its own progress
