@@ -147,9 +147,10 @@ def _print_quantization(path):
 
     record = read_record(path) or {}
     lowered = record.get("lowered") or {}
-    if lowered.get("prelu") or lowered.get("batchnorm"):
+    if any(lowered.values()):
         print(f"int8 lowering: {len(lowered.get('prelu', []))} PReLU -> depthwise+ReLU+add, "
-              f"{len(lowered.get('batchnorm', []))} batch norms -> 1x1 depthwise")
+              f"{len(lowered.get('batchnorm', []))} batch norms -> 1x1 depthwise, "
+              f"{len(lowered.get('average_pool', []))} average pools of a shared input requantized")
     floats = record.get("float_layers")
     if floats is not None:
         print(f"layers kept in float32 ({len(floats)}): {', '.join(floats) or 'none'}")

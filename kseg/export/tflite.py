@@ -253,7 +253,7 @@ def _int8_plan(model, spec, representative, *, keep_float, debug_stem, lower):
     lowered = {}
     if lower is True or (lower == "auto" and _compat.is_functional(model)):
         lowered = quantization.lowered_layers(model)
-        if lower is True or lowered["prelu"] or lowered["batchnorm"]:
+        if lower is True or any(lowered.values()):
             model = quantization.lower_for_int8(model)
     calibration, held_back = quantization.split_held_back(representative, keep_float)
     reference = None

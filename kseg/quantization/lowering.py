@@ -16,8 +16,11 @@ batch norm is a 1x1 ``DepthwiseConv2D`` with a bias (per-channel int8
 weights), and every PReLU is ``x + (1 - alpha) * relu(-x)`` written as two
 1x1 depthwise convolutions and an add: ``relu(-x)`` is a depthwise
 convolution with weights -1 and a fused ReLU, and the slopes become the
-per-channel weights of the second one. Same weights, same float outputs (up
-to float32 rounding); every op delegated in int8.
+per-channel weights of the second one. An average pool whose input other
+layers also read (DABNet's input injection of the normalised image) gets an
+identity 1x1 depthwise convolution in front (``RequantizedAveragePooling2D``),
+so the concatenation it feeds cannot impose its coarse int8 scale on that
+shared input. Same weights, same float outputs (up to float32 rounding).
 """
 
 import keras
@@ -70,6 +73,24 @@ class LoweredPReLU(keras.layers.Layer):
         return {**super().get_config(), "channels": self.channels}
 
 
+@keras.saving.register_keras_serializable(package="kseg")
+class RequantizedAveragePooling2D(keras.layers.AveragePooling2D):
+    """``AveragePooling2D`` behind an identity 1x1 depthwise convolution (exact in float).
+
+    In int8, TFLite gives an average pool the scale of its input and a
+    concatenation one scale for all its inputs, so a pooled image that is
+    concatenated with wide-range features (DABNet's input injection) pulls
+    that coarse scale back onto the pool's input: the normalised image that
+    the first convolution also reads. The identity convolution requantizes,
+    so the shared input keeps its own, fine scale.
+    """
+
+    def call(self, inputs):
+        channels = inputs.shape[-1]
+        identity = ops.ones((1, 1, channels, 1), dtype=inputs.dtype)
+        return super().call(ops.depthwise_conv(inputs, identity, padding="valid"))
+
+
 def _per_channel_prelu(layer, input_shape):
     """Whether a PReLU has one slope per channel (shared over H and W), the case lowered."""
     alpha = layer.get_weights()[0]
@@ -77,10 +98,26 @@ def _per_channel_prelu(layer, input_shape):
 
 
 def lowered_layers(model):
-    """Names of the layers ``lower_for_int8`` rewrites: ``{"prelu": [...], "batchnorm": [...]}``
-    (batch norms that no convolution absorbs)."""
+    """Names of the layers ``lower_for_int8`` rewrites: ``{"prelu": [...], "batchnorm": [...],
+    "average_pool": [...]}`` (batch norms that no convolution absorbs; pools of a shared input)."""
     folded = fold_batchnorm(model)
     return _targets(folded)
+
+
+def _shared_input_pools(folded):
+    """Average pools whose input tensor other layers read too (the scale they would drag back)."""
+    from kseg import _compat
+
+    readers = {}
+    for node in _compat.graph_nodes(folded):
+        for tensor in node.input_tensors:
+            readers.setdefault(id(tensor), set()).add(node.operation.name)
+    pools = []
+    for layer in folded.layers:
+        if isinstance(layer, keras.layers.AveragePooling2D) and type(layer) is keras.layers.AveragePooling2D \
+                and layer.data_format == "channels_last" and len(readers.get(id(layer.input), ())) > 1:
+            pools.append(layer.name)
+    return pools
 
 
 def _targets(folded):
@@ -91,7 +128,7 @@ def _targets(folded):
         elif isinstance(layer, keras.layers.BatchNormalization) and layer.axis in (-1, 3) \
                 and len(layer.input.shape) == 4:
             batchnorm.append(layer.name)
-    return {"prelu": prelu, "batchnorm": batchnorm}
+    return {"prelu": prelu, "batchnorm": batchnorm, "average_pool": _shared_input_pools(folded)}
 
 
 def lower_for_int8(model):
@@ -107,8 +144,8 @@ def lower_for_int8(model):
     """
     folded = fold_batchnorm(_graph_model(model))
     targets = _targets(folded)
-    prelus, norms = set(targets["prelu"]), set(targets["batchnorm"])
-    if not prelus and not norms:
+    prelus, norms, pools = set(targets["prelu"]), set(targets["batchnorm"]), set(targets["average_pool"])
+    if not prelus and not norms and not pools:
         return folded
 
     def clone(layer):
@@ -116,6 +153,8 @@ def lower_for_int8(model):
             return LoweredPReLU(int(layer.input.shape[-1]), name=layer.name)
         if layer.name in norms:
             return keras.layers.DepthwiseConv2D(1, use_bias=True, name=layer.name)
+        if layer.name in pools:
+            return RequantizedAveragePooling2D.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 
     def call(layer, *args, **kwargs):

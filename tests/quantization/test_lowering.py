@@ -8,6 +8,7 @@ import kseg.models
 from kseg.export import export_tflite, tflite_ops
 from kseg.models.small import SMALL_CONFIGS
 from kseg.quantization import LoweredPReLU, lower_for_int8, lowered_layers, read_record
+from kseg.quantization.lowering import RequantizedAveragePooling2D
 
 
 def _randomised_dabnet(activation="prelu"):
@@ -50,6 +51,10 @@ def test_every_prelu_and_every_unfoldable_batch_norm_is_rewritten(dabnet_pair):
     assert "stem_conv1_bn" not in targets["batchnorm"]
     assert isinstance(lowered.get_layer("stage0_bn"), keras.layers.DepthwiseConv2D)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in lowered.layers)
+    # The input injection's first pools read the normalised image that stem_conv1 reads too.
+    assert targets["average_pool"] == ["input_injection1_pool1", "input_injection2_pool1", "input_injection3_pool1"]
+    assert all(isinstance(lowered.get_layer(name), RequantizedAveragePooling2D) for name in targets["average_pool"])
+    assert type(lowered.get_layer("input_injection2_pool2")) is keras.layers.AveragePooling2D
 
 
 def test_lowered_prelu_matches_the_slopes():
