@@ -257,10 +257,8 @@ def _int8_plan(model, spec, representative, *, keep_float, debug_stem, lower):
             model = quantization.lower_for_int8(model)
     calibration, held_back = quantization.split_held_back(representative, keep_float)
     reference = None
-    if held_back:
-        from kseg.export.parity import reference_logits
-
-        reference = reference_logits(model, np.concatenate(held_back), spec.size_divisor).argmax(-1)
+    if held_back:  # the Keras classes "auto" must agree with, through the export's own resize rules
+        reference = _graph.predict_logits(model, spec, tf.constant(np.concatenate(held_back))).numpy().argmax(-1)
     plan = quantization.Int8Plan(names, keep_float=keep_float, debug_stem=debug_stem, held_back=held_back,
                                  reference_classes=reference)
     plan.record.update(lowered=lowered)
