@@ -1,4 +1,4 @@
-"""Every registered model exports all three ways (SavedModel, builtin-only TFLite, ONNX), same answers.
+"""Every registered model exports all three ways (SavedModel, builtin-only TFLite, any-size ONNX), same answers.
 
 One small model per architecture (``kseg.models.small.SMALL_CONFIGS``: few channels,
 same layers, so the same set of TFLite / ONNX operators) is built once and exported
@@ -15,8 +15,11 @@ import tensorflow as tf
 import kseg.models
 from kseg import export
 from kseg.models.small import SMALL_CONFIGS
+from kseg.serving import signatures as sig
 
 SIZE = 64
+# An even square, sizes of no common multiple, and smaller than any backbone's stride.
+ODD_SIZES = ((100, 100), (97, 131), (7, 9))
 HAS_ONNX = all(importlib.util.find_spec(name) for name in ("tf2onnx", "onnx", "onnxruntime"))
 
 
@@ -44,8 +47,34 @@ def test_model_exports_saved_model_builtin_tflite_and_onnx(name, tmp_path):
 
     if not HAS_ONNX:
         pytest.skip('SavedModel and TFLite checked; ONNX needs the onnx extra: pip install "kseg[onnx]"')
-    onnx_path = export.export_onnx(model, tmp_path / f"{name}.onnx", input_size=(SIZE, SIZE), include_scores=True)
+    # Any-size ONNX: the Keras answer (through the exports' resize rules) at the input size, odd sizes included.
+    onnx_path = export.export_onnx(model, tmp_path / f"{name}.onnx", include_scores=True)
     report = export.onnx_parity(model, onnx_path, np.concatenate([images, images[:, ::-1]]), min_runs=1)
     assert report["class_agreement_pct"] == 100.0, report
     assert report["max_abs_logit_diff"] < 1e-4, report
     assert not [op for op in export.onnx_ops(onnx_path) if ":" in op]  # standard ONNX domain only
+    _assert_onnx_equals_keras_at_odd_sizes(model, onnx_path)
+
+
+def _assert_onnx_equals_keras_at_odd_sizes(model, onnx_path):
+    from kseg.export.onnx import onnx_session
+
+    session = onnx_session(onnx_path)
+    for height, width in ODD_SIZES:
+        images = np.random.default_rng(height).integers(0, 256, (1, height, width, 3), dtype=np.uint8)
+        classes, scores = session.run([sig.CLASSES, export.SCORES], {sig.IMAGES: images})
+        logits = export.reference_logits(model, images)
+        assert classes.shape == (1, height, width), (height, width, classes.shape)
+        scale = float(np.abs(logits).max())
+        np.testing.assert_allclose(scores, logits, rtol=0, atol=1e-4 * scale + 1e-6, err_msg=f"{height}x{width}")
+        assert export.class_agreement(logits.argmax(-1), classes) >= 99.9, (height, width)
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason='needs the onnx extra: pip install "kseg[onnx]"')
+def test_any_size_onnx_of_a_model_that_pads_inside_answers_at_the_input_size(tmp_path):
+    # U-Net pads to a multiple of 2**depth and crops back in its own graph; ONNX
+    # once turned that padding into a crop (100x100 -> 96x96, 7x9 -> an ORT error).
+    keras.utils.set_random_seed(0)
+    model = kseg.models.build("unet", num_classes=2, input_shape=(None, None, 3), base_filters=4, depth=2)
+    onnx_path = export.export_onnx(model, tmp_path / "unet.onnx", include_scores=True)
+    _assert_onnx_equals_keras_at_odd_sizes(model, onnx_path)
