@@ -4,7 +4,7 @@ import csv
 import os
 
 from kseg._io import atomic_write_text
-from kseg.inference.evaluate import write_report
+from kseg.inference.evaluate import coverage_line, write_report
 
 
 def save_training_curves(csv_path, png_path):
@@ -65,7 +65,9 @@ def write_markdown_report(path, report, *, title, reference=None, reference_name
                        ("miou", "mIoU")):
         ref = _pct(reference.get(key)) if reference else "–"
         lines.append(f"| {label} | **{_pct(report[key])}** | {ref} |")
-    lines += ["", f"{report['num_images']} images, evaluated at full resolution.", "",
+    coverage = (coverage_line(report["evaluated"]) if "evaluated" in report
+                else f"{report['num_images']} images, evaluated at full resolution")
+    lines += ["", f"{coverage}.", "",
               "## Per-class IoU", "", "| class | IoU | accuracy |", "|---|---|---|"]
     per_acc = report.get("per_class_accuracy", {})
     for name, iou in report["per_class_iou"].items():

@@ -273,6 +273,7 @@ def train(config):
         return None
     # The weights fit ends with (the averages under an EMA), for protocols that take the last weights.
     save_final_model(model, os.path.join(output, "last.keras"), epochs=config.epochs, ema=config.ema)
+    require_finite_validation(best_path, history.history.get("val_miou"))
     best = student_of(keras.saving.load_model(best_path, safe_mode=True))
     if config.precision != "float32" or config.input_scale:
         best = _deployable(best, config, num_classes)
@@ -314,6 +315,18 @@ def _deployable(model, config, num_classes):
 
         model = with_input_scale(model, config.input_scale)
     return model
+
+
+def require_finite_validation(best_path, val_hist):
+    """One clear error when no epoch gave a finite validation score and so no best checkpoint exists.
+
+    kseg's losses turn stray label ids into NaN under XLA and ``TerminateOnNaN`` stops ``fit``.
+    """
+    if os.path.exists(best_path) or np.isfinite(np.asarray(val_hist or [np.nan], dtype=float)).any():
+        return
+    raise ValueError(f"{os.path.dirname(best_path)}: training stopped before any epoch gave a finite validation "
+                     "mIoU (the loss became NaN): check the masks for label ids outside [0, num_classes) other than "
+                     "the ignore id, or lower --lr")
 
 
 def _best_epoch(output, val_hist):

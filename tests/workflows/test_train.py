@@ -5,11 +5,20 @@ import math
 import pytest
 
 from kseg._io import atomic_write_json
-from kseg.workflows.train import _best_epoch
+from kseg.workflows.train import _best_epoch, require_finite_validation
 
 
 def test_best_epoch_from_history_when_no_checkpoint_was_written(tmp_path):
     assert _best_epoch(str(tmp_path), [0.1, math.nan, 0.3, 0.2]) == (3, 0.3)
+
+
+def test_a_run_that_never_had_a_finite_validation_score_says_why(tmp_path):
+    best = tmp_path / "best.keras"
+    with pytest.raises(ValueError, match="finite validation mIoU .*label ids outside"):
+        require_finite_validation(str(best), [math.nan, math.nan])
+    require_finite_validation(str(best), [math.nan, 0.4])  # an earlier epoch was fine
+    best.write_bytes(b"x")
+    require_finite_validation(str(best), [math.nan])  # a checkpoint exists
 
 
 def test_best_epoch_from_the_checkpoint_state_across_a_resume(tmp_path):
