@@ -52,6 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--teacher-tta", metavar="SPEC", help="run the teacher with this test-time augmentation, e.g. flip")
     p.add_argument("--init-weights", help=".keras or .weights.h5 file of the same model to start from (fine-tuning; "
                    "a file with another class count gets a new head)")
+    p.add_argument("--qat", action="store_true",
+                   help="fine-tune the --init-weights model quantization-aware (fake int8), for int8 TFLite export")
     p.add_argument("--preset", help="start from a trained preset (kseg.models.list_presets(), or a preset folder): "
                    "its architecture and weights, with a new head when the data has other classes")
     p.add_argument("--no-augment", action="store_true",
@@ -109,7 +111,7 @@ def main(argv=None):
         allow_recipe_change=True if args.allow_recipe_change else None,
         batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, loss=args.loss,
         class_weights=_class_weights(args.class_weights), class_weight_power=args.class_weight_power,
-        init_weights=args.init_weights, augment=False if args.no_augment else None,
+        init_weights=args.init_weights, qat=True if args.qat else None, augment=False if args.no_augment else None,
         train_split=args.train_split, ema=args.ema, teacher=args.teacher,
         output=args.output, strategy=args.strategy, precision=args.precision,
         export_name=args.export_name, steps_per_epoch=args.steps_per_epoch, seed=args.seed, **preset,

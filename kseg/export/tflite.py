@@ -211,6 +211,8 @@ def export_tflite(
         ``path``.
     """
     path = _graph.check_export_target(model, path, ".tflite")
+    if quantization.is_quantize_aware(model):  # QAT: the float model of its folded, fake-quantized weights
+        model = quantization.strip_quantization(model)
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}.")
     if quantize == "int8" and representative_data is None:

@@ -7,6 +7,9 @@
   (TFLite's ``QuantizationDebugger``), worst first; ``write_report``.
 * ``SelectiveQuantizer``: int8 files with named layers left float, and
   ``auto``: the fewest worst-ranked layers that reach a class agreement.
+* ``quantize_aware``: quantization-aware training (fake int8 weights and
+  activations where the converter quantizes); ``strip_quantization``: the
+  float model the exporter converts.
 * ``Int8Plan``: what ``kseg.export.export_tflite(quantize="int8")`` asks of
   this package; ``embed_record`` / ``read_record``: the file's
   ``kseg_quantization`` metadata (lowered layers, layers kept float).
@@ -18,10 +21,26 @@ never import it.
 from kseg.quantization.calibration import MAX_REPRESENTATIVE_IMAGES, representative_images
 from kseg.quantization.debugger import ROUNDING_ONLY, debug_quantization, format_markdown, write_report
 from kseg.quantization.lowering import LoweredPReLU, lower_for_int8, lowered_layers
+from kseg.quantization.qat import (
+    ActivationQuantizer,
+    QuantConv2D,
+    QuantConv2DTranspose,
+    QuantDepthwiseConv2D,
+    is_quantize_aware,
+    quantize_aware,
+    strip_quantization,
+)
 from kseg.quantization.plan import Int8Plan, embed_record, read_record, split_held_back
 from kseg.quantization.selective import SelectiveQuantizer, check_keep_float, float_layers_of
 
 __all__ = [
+    "ActivationQuantizer",
+    "QuantConv2D",
+    "QuantConv2DTranspose",
+    "QuantDepthwiseConv2D",
+    "is_quantize_aware",
+    "quantize_aware",
+    "strip_quantization",
     "MAX_REPRESENTATIVE_IMAGES",
     "Int8Plan",
     "ROUNDING_ONLY",

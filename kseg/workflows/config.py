@@ -23,7 +23,9 @@ class TrainConfig:
     that power (0.5 softens median-frequency balancing). ``init_weights``: a
     ``.keras`` or ``.weights.h5`` file of the same architecture whose weights
     start the run (fine-tuning from an earlier run; a resumed run's backup
-    still wins).
+    still wins). ``qat``: fine-tune the ``init_weights`` model
+    quantization-aware (``kseg.quantization.quantize_aware``: fake int8
+    weights and activations), so its int8 TFLite export keeps its accuracy.
 
     Mask options of ``folder:``/``list:`` data (``kseg.data.from_folders``'s
     keywords; flags ``--label-map``, ``--colour-table``, ``--mask-suffix``,
@@ -92,6 +94,7 @@ class TrainConfig:
     class_weights: Optional[object] = None
     class_weight_power: float = 1.0
     init_weights: Optional[str] = None
+    qat: bool = False
     augment: object = True
     output: str = "runs/quickstart"
     strategy: str = "default"
@@ -138,7 +141,7 @@ class TrainConfig:
         if self.val_data == "same" and self.val_fraction != 0:
             raise ValueError("val_data 'same' validates on the training images: say so with val_fraction 0 "
                              "(--val-fraction 0 --val-data same).")
-        for name in ("resize_to_fit", "allow_recipe_change"):
+        for name in ("resize_to_fit", "allow_recipe_change", "qat"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}.")
         check_number("lr", self.lr, inclusive=False)
@@ -159,6 +162,9 @@ class TrainConfig:
         from kseg.data.class_weights import check_power
 
         check_power(self.class_weight_power, "class_weight_power")
+        if self.qat and self.init_weights is None:
+            raise ValueError("qat fine-tunes a trained model quantization-aware: give init_weights "
+                             "(--init-weights best.keras) too.")
         if self.init_weights is not None:
             path = os.fspath(self.init_weights)
             if not path.endswith((".keras", ".weights.h5")):

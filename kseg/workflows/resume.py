@@ -21,7 +21,7 @@ RUN_KEYS = frozenset({"output", "epochs", "strategy", "export_name", "export_bas
 # What a run whose config.json predates a setting did (runs before resize_to_fit existed resized to fit).
 LEGACY_VALUES = {"resize_to_fit": True}
 # Keys that make another network: a run folder holding one cannot continue as the other.
-MODEL_KEYS = ("model", "backbone", "model_kwargs")
+MODEL_KEYS = ("model", "backbone", "model_kwargs", "qat")
 
 
 @dataclasses.dataclass

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from kseg import data as kdata
-from kseg import export, inference, losses, metrics, models
+from kseg import export, inference, losses, metrics, models, quantization
 from kseg._io import atomic_write_json, check_writable_dir
 from kseg.data.holdout import shared_files, split_holdout
 from kseg.training import BestCheckpoint, PolyLearningRate, get_strategy, is_chief, set_precision, standard_callbacks
@@ -235,6 +235,8 @@ def train(config):
         model = build_model(config, num_classes)
         if config.init_weights:
             _init_weights(model, config.init_weights)
+        if config.qat:  # ranges start from the first training batch; the backup holds ordinary weights
+            model = quantization.quantize_aware(model)
         model = with_teacher(model, config.teacher, config.distillation, ignore_id=config.ignore_id)
         compile_model(model, config, num_classes, steps, weights)
     chief = is_chief()
@@ -308,6 +310,8 @@ def _deployable(model, config, num_classes):
     if config.precision != "float32":
         set_precision("float32")
         rebuilt = build_model(config, num_classes)
+        if config.qat:
+            rebuilt = quantization.quantize_aware(rebuilt)
         rebuilt.set_weights(model.get_weights())
         model = rebuilt
     if config.input_scale:
