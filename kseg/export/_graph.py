@@ -21,10 +21,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Candidate input-size multiples probed for fully convolutional models.
 _DIVISORS = (1, 2, 4, 8, 16, 32, 64)
 _PROBE_MIN_SIZE = 64
-# Smaller images are resized up to this side before the model runs: a
-# backbone's stride-2 "valid" convolutions have no valid output below it
-# (TensorFlow then returns garbage shapes, ONNX Runtime refuses), so a 7x9
-# image gets the answer for its 32x32 enlargement, resized back.
+# For models that cannot take tiny inputs (a backbone's stride-2 "valid"
+# convolutions have no valid output below 32 px: TensorFlow then returns
+# garbage shapes, ONNX Runtime refuses), smaller images are resized up to
+# this side before the model runs, and the answer resized back. Models that
+# answer the smallest input at its size (kseg's own encoders pad inside)
+# take tiny images as they are, exactly like Keras.
 MIN_INPUT_SIDE = 32
 
 
@@ -36,13 +38,16 @@ class ModelSpec:
         num_classes: logits channels.
         fixed_size: ``(H, W)`` when the model's input size is fixed, else None.
         size_divisor: input H and W must be multiples of this (1 = any size).
+        min_side: sides under this are enlarged to it before the model runs
+            (1 = none: the model takes tiny inputs as they are).
     """
 
-    def __init__(self, channels, num_classes, fixed_size, size_divisor):
+    def __init__(self, channels, num_classes, fixed_size, size_divisor, min_side=1):
         self.channels = channels
         self.num_classes = num_classes
         self.fixed_size = fixed_size
         self.size_divisor = size_divisor
+        self.min_side = min_side
 
 
 def _probe(model, size, channels):
@@ -51,6 +56,21 @@ def _probe(model, size, channels):
     except Exception:  # any failure means this size is not acceptable to the model
         return False
     return tuple(out.shape[1:3]) == (size, size)
+
+
+def _valid_throughout(model, size, channels):
+    """True when a ``size`` x ``size`` input gives every feature map of the graph a valid shape.
+
+    Checked on shapes (Keras's shape inference), not by running: TensorFlow
+    runs a valid 3x3 convolution on a 2x2 map and returns a 2x2 map of
+    garbage, which a final resize still brings to the input size.
+    """
+    try:
+        tensors = [t for layer in model.layers[1:] for t in keras.tree.flatten(layer.output) if len(t.shape) == 4]
+        outputs = keras.Model(model.inputs, tensors).compute_output_spec(keras.KerasTensor((1, size, size, channels)))
+    except Exception:  # shared layers, or "output size would be zero or negative": enlarge tiny inputs
+        return False
+    return all(min(out.shape[1:3]) > 0 for out in outputs) and tuple(outputs[-1].shape[1:3]) == (size, size)
 
 
 def inspect_model(model, size_divisor=None):
@@ -99,7 +119,8 @@ def inspect_model(model, size_divisor=None):
             )
     else:
         positive_int(size_divisor, "size_divisor")
-    return ModelSpec(int(channels), int(output_shape[-1]), fixed_size, size_divisor)
+    min_side = 1 if fixed_size is not None or _valid_throughout(model, size_divisor, channels) else MIN_INPUT_SIDE
+    return ModelSpec(int(channels), int(output_shape[-1]), fixed_size, size_divisor, min_side)
 
 
 def _static_or_dynamic(tensor):
@@ -124,7 +145,7 @@ def predict_logits(model, spec, images):
     """float32 logits ``[N, H, W, C]`` for uint8 ``images`` ``[N, H, W, Cin]``.
 
     Inputs the model cannot take as they are are resized (bilinear) to its
-    fixed size, or (a side under ``MIN_INPUT_SIDE`` enlarged first) up to
+    fixed size, or (a side under ``spec.min_side`` enlarged first) up to
     the next multiple of its size divisor, and the logits resized back, so
     the answer is always at the input resolution.
     """
@@ -133,8 +154,8 @@ def predict_logits(model, spec, images):
     if spec.fixed_size is not None:
         target = spec.fixed_size
     else:
-        target = tuple(_round_up(_at_least(side, MIN_INPUT_SIDE), spec.size_divisor) for side in (height, width))
-        if all(isinstance(side, int) for side in target) and spec.size_divisor == 1 and min(height, width) >= MIN_INPUT_SIDE:
+        target = tuple(_round_up(_at_least(side, spec.min_side), spec.size_divisor) for side in (height, width))
+        if all(isinstance(side, int) for side in target) and spec.size_divisor == 1 and min(height, width) >= spec.min_side:
             target = None
     static_same = target is not None and all(isinstance(v, int) for v in (height, width)) and tuple(target) == (height, width)
     if target is None or static_same:

@@ -78,3 +78,13 @@ def test_any_size_onnx_of_a_model_that_pads_inside_answers_at_the_input_size(tmp
     model = kseg.models.build("unet", num_classes=2, input_shape=(None, None, 3), base_filters=4, depth=2)
     onnx_path = export.export_onnx(model, tmp_path / "unet.onnx", include_scores=True)
     _assert_onnx_equals_keras_at_odd_sizes(model, onnx_path)
+
+
+@pytest.mark.parametrize("name, min_side", [("unet", 1), ("fcn8s", 1), ("dabnet", 1), ("deeplab_v3", 32), ("fpn", 32)])
+def test_only_models_whose_graph_cannot_take_tiny_inputs_enlarge_them(name, min_side):
+    # kseg's own encoders pad inside and take a 7x9 image as Keras does; a keras.applications
+    # backbone's valid convolutions have no valid output under 32 px, so exports enlarge first.
+    from kseg.export._graph import inspect_model
+
+    model = kseg.models.build(name, num_classes=3, input_shape=(None, None, 3), **SMALL_CONFIGS[name])
+    assert inspect_model(model).min_side == min_side

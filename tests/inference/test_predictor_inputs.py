@@ -9,7 +9,7 @@ from PIL import Image
 from kseg.export import export_saved_model, export_tflite
 from kseg.inference import keras_predictor, load_predictor, predict_files
 
-# 32: exports enlarge images under 32 px a side first (kseg.export._graph.MIN_INPUT_SIDE), Keras does not.
+# 32: exports of models whose graph cannot take tiny inputs enlarge them first (kseg.export._graph.MIN_INPUT_SIDE).
 SIZE = 32
 
 
