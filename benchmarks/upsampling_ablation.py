@@ -127,6 +127,9 @@ def train_config(variant, args, workdir):
         class_weights=None if args.class_weights == "none" else args.class_weights,
         augment=not args.no_augment, seed=args.seed, output=str(workdir / variant.name),
         export_name=None, export_tflite=False,
+        # The ablation trains and compares every decoder at --input-size (each image resized to fit it),
+        # the view evaluate_at_size scores; native-scale crops would validate at another resolution.
+        resize_to_fit=True,
     ).validate()
 
 
