@@ -26,6 +26,8 @@ _SUBPACKAGES = (
 # Everything that registers Keras objects loads with `import kseg`, so
 # `keras.saving.load_model("model.keras", safe_mode=True)` finds them.
 from kseg import backbones, layers, losses, metrics, models, training  # noqa: E402,F401
+# Registers the quantization-aware layers, so a --qat model loads wherever kseg is imported (export, evaluate, predict).
+from kseg import quantization  # noqa: E402,F401
 
 
 def __getattr__(name):

@@ -123,6 +123,13 @@ def test_qat_model_saves_and_loads_in_safe_mode(trained, tmp_path):
     held = images[48:].astype("float32")
     np.testing.assert_array_equal(loaded.predict(held, verbose=0), qat.predict(held, verbose=0))
     assert [w.shape for w in loaded.weights] == [w.shape for w in qat.weights]
+    # A fresh process that imports only kseg (as pipelines.export/evaluate/predict do) loads it too.
+    import subprocess
+    import sys
+
+    code = f"import kseg, keras; print(keras.saving.load_model({str(tmp_path / 'qat.keras')!r}, safe_mode=True).name)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == qat.name, run.stderr[-2000:]
 
 
 def test_int8_export_of_a_qat_model_agrees_with_it(trained, tmp_path):
