@@ -26,10 +26,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import kseg.models  # noqa: E402
 from benchmarks import _common as C  # noqa: E402
 
 CAMVID = C.REPO / ".." / "shared" / "data" / "camvid"
-MODEL = C.REPO / "saved_models" / "camvid_dabnet" / "5" / "model_fp32.tflite"
+MODEL = Path(kseg.models.preset_info("camvid_dabnet")["saved_model"]) / "model_fp32.tflite"  # the shipped version
 # name -> (engine, engine options)
 ENGINES = {
     "local": ("local", {}),

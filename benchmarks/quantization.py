@@ -150,6 +150,9 @@ def main(argv=None):
     parser.add_argument("--litert-benchmark", action="store_true")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
+    for path in args.files:
+        if not os.path.isfile(path):
+            parser.error(f"{path!r}: no such .tflite file.")
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     log("latency ...")
     times = latencies(args.files, args.threads, args.rounds)
@@ -158,14 +161,16 @@ def main(argv=None):
     rows = []
     for path, result in zip(args.files, scored):
         quantized, total, floats = op_census(path)
-        row = dict(file=os.fspath(path), miou=result["miou"], agreement=result["agreement"], images=result["images"],
+        row = dict(file=os.fspath(path), split=args.split, miou=result["miou"], agreement=result["agreement"], images=result["images"],
                    latency_ms=1000 * times[path], size_mb=artefact_size_mb(path), int8_ops=quantized, ops=total,
                    float_ops=floats, gpu=gpu_verdict(path))
         if args.litert_benchmark:
             row["litert_median_ms"], row["fully_accelerated"] = litert_benchmark(path, args.threads)
         rows.append(row)
         log(json.dumps(row))
-    header = ("file", "test mIoU", "agreement %", "latency ms", "vs first", "size MB", "int8 ops", "GPU analyzer")
+    # The images every score is on: the split (and how many of it) in the header, never "test" for another split.
+    images = f"{args.split} mIoU" + (f" ({rows[0]['images']} images)" if args.limit else "")
+    header = ("file", images, "agreement %", "latency ms", "vs first", "size MB", "int8 ops", "GPU analyzer")
     body = [(f"`{r['file']}`", f"{r['miou']:.2f}", f"{r['agreement']:.2f}", f"{r['latency_ms']:.1f}",
              f"{r['latency_ms'] / rows[0]['latency_ms']:.2f}x", f"{r['size_mb']:.2f}",
              f"{r['int8_ops']}/{r['ops']}", r["gpu"]) for r in rows]

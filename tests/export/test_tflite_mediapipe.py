@@ -14,9 +14,10 @@ from kseg.export.tflite_runtime import TFLiteRunner
 from kseg.models.small import SMALL_CONFIGS
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = [("camvid_dabnet/5", "model_fp32.tflite"), ("camvid_dabnet/5", "model_int8.tflite"),
-           ("camvid_dabnet/5", "model_dynamic.tflite"), ("camvid_unet/2", "model_fp32.tflite"),
-           ("camvid_unet/2", "model_int8.tflite")]
+# Every .tflite file of every shipped preset's latest version, read off the tree (no version to update).
+SHIPPED = sorted((str(path.parent.relative_to(REPO / "saved_models")), path.name)
+                 for name in kseg.models.list_presets()
+                 for path in Path(kseg.models.preset_info(name)["saved_model"]).glob("*.tflite"))
 NAMES = ["sky", "road", "car", "tree"]
 
 
