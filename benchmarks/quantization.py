@@ -161,7 +161,8 @@ def main(argv=None):
     rows = []
     for path, result in zip(args.files, scored):
         quantized, total, floats = op_census(path)
-        row = dict(file=os.fspath(path), split=args.split, miou=result["miou"], agreement=result["agreement"], images=result["images"],
+        row = dict(file=os.fspath(path), split=args.split, miou=result["miou"], agreement=result["agreement"],
+                   images=result["images"],
                    latency_ms=1000 * times[path], size_mb=artefact_size_mb(path), int8_ops=quantized, ops=total,
                    float_ops=floats, gpu=gpu_verdict(path))
         if args.litert_benchmark:
