@@ -50,6 +50,9 @@ def parse_args(argv=None):
                    help=".keras model whose soft labels join the loss (distillation; config key distillation sets "
                         "weight and temperature)")
     p.add_argument("--teacher-tta", metavar="SPEC", help="run the teacher with this test-time augmentation, e.g. flip")
+    p.add_argument("--teacher-cache", metavar="DIR",
+                   help="distil from a teacher's logits written beforehand by python -m pipelines.teacher_cache "
+                        "(no teacher pass per step; instead of --teacher)")
     p.add_argument("--init-weights", help=".keras or .weights.h5 file of the same model to start from (fine-tuning; "
                    "a file with another class count gets a new head)")
     p.add_argument("--qat", action="store_true",
@@ -112,7 +115,7 @@ def main(argv=None):
         batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, loss=args.loss,
         class_weights=_class_weights(args.class_weights), class_weight_power=args.class_weight_power,
         init_weights=args.init_weights, qat=True if args.qat else None, augment=False if args.no_augment else None,
-        train_split=args.train_split, ema=args.ema, teacher=args.teacher,
+        train_split=args.train_split, ema=args.ema, teacher=args.teacher, teacher_cache=args.teacher_cache,
         output=args.output, strategy=args.strategy, precision=args.precision,
         export_name=args.export_name, steps_per_epoch=args.steps_per_epoch, seed=args.seed, **preset,
     )

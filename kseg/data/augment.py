@@ -183,19 +183,29 @@ def _box(offset, scaled, crop, flip=None):
     return tf.concat([start, end], 0)[None]
 
 
-def warp_pair(image, mask, box, size, ignore_id):
+def warp_pair(image, mask, box, size, ignore_id, extra=None):
     """Samples one box from both: image bilinear (outside 0), mask nearest
-    (outside ``ignore_id``). Returns ``float32 [h, w, C]``, ``int32 [h, w]``."""
+    (outside ``ignore_id``). Returns ``float32 [h, w, C]``, ``int32 [h, w]``.
+
+    ``extra``: a float ``[H', W', K]`` map of the same scene at any size (a
+    teacher's logits at half resolution): the box is in normalised
+    coordinates, so it samples the same window, bilinear (outside 0), and is
+    returned third as ``float32 [h, w, K]``."""
     index = tf.zeros([1], tf.int32)
     image = tf.image.crop_and_resize(image[None], box, index, size, method="bilinear",
                                      extrapolation_value=0.0)[0]
     mask = tf.image.crop_and_resize(tf.cast(mask, tf.float32)[None, :, :, None], box, index, size,
                                     method="nearest", extrapolation_value=float(ignore_id))
-    return image, tf.cast(mask[0, :, :, 0], tf.int32)
+    mask = tf.cast(mask[0, :, :, 0], tf.int32)
+    if extra is None:
+        return image, mask
+    extra = tf.image.crop_and_resize(tf.cast(extra, tf.float32)[None], box, index, size, method="bilinear",
+                                     extrapolation_value=0.0)[0]
+    return image, mask, extra
 
 
 def augment_pair(image, mask, seed, *, size, ignore_id, config: AugmentConfig = AugmentConfig(),
-                 base_scale="fit"):
+                 base_scale="fit", extra=None):
     """Random scale, crop/pad to ``size``, flip, rotation and colour jitter.
 
     Scale, crop, padding and flip are one ``crop_and_resize`` per tensor:
@@ -209,10 +219,14 @@ def augment_pair(image, mask, seed, *, size, ignore_id, config: AugmentConfig = 
         base_scale: what ``config.scale`` multiplies: ``"fit"`` (the scale
             that fits the image into ``size``) or a number (1.0: native
             resolution, so crops keep objects at their size in pixels).
+        extra: optional float ``[H', W', K]`` map of the same scene (cached
+            soft labels, any size): it gets the same scale, crop, flip and
+            rotation as the image (bilinear, 0 outside) and no colour jitter.
 
     Returns:
         ``float32 [h, w, C]``, ``int32 [h, w]``; mask values are a subset of
-        the input's plus ``ignore_id``.
+        the input's plus ``ignore_id``. With ``extra``, its warped
+        ``float32 [h, w, K]`` third.
     """
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
     lo, hi = config.scale
@@ -222,25 +236,32 @@ def augment_pair(image, mask, seed, *, size, ignore_id, config: AugmentConfig = 
     scaled = _scaled_size(shape, scale)
     # Window offset: anywhere inside a larger image; a smaller image lands
     # at a random place in the window (negative offset = padding).
-    extra = scaled - tf.constant(size, tf.int32)
-    span = tf.abs(extra) + 1
-    offset = tf.minimum(extra, 0) + tf.random.stateless_uniform(
+    excess = scaled - tf.constant(size, tf.int32)
+    span = tf.abs(excess) + 1
+    offset = tf.minimum(excess, 0) + tf.random.stateless_uniform(
         [2], seeds[1], maxval=tf.int32.max, dtype=tf.int32) % span
     flip = None
     if config.hflip:
         flip = tf.random.stateless_uniform([], seeds[2]) < 0.5
-    image, mask = warp_pair(image, mask, _box(offset, scaled, size, flip), size, ignore_id)
+    warped = warp_pair(image, mask, _box(offset, scaled, size, flip), size, ignore_id, extra)
+    image, mask = warped[:2]
     if config.rotation:
         angle = tf.random.stateless_uniform([], seeds[3], -config.rotation, config.rotation)
-        image, mask = rotate_pair(image, mask, angle, ignore_id)
+        if extra is None:
+            image, mask = rotate_pair(image, mask, angle, ignore_id)
+        else:  # one rotation for both: the extra channels ride on the image
+            channels = image.shape[-1] if image.shape[-1] is not None else tf.shape(image)[-1]
+            both, mask = rotate_pair(tf.concat([image, warped[2]], -1), mask, angle, ignore_id)
+            image, warped = both[..., :channels], (None, None, both[..., channels:])
     image = colour_jitter(image, seeds[4], config)
-    return image, mask
+    return (image, mask) if extra is None else (image, mask, warped[2])
 
 
-def fit_pair(image, mask, *, size, ignore_id):
+def fit_pair(image, mask, *, size, ignore_id, extra=None):
     """Deterministic: resize keeping aspect to fit ``size``, centre-pad
-    (image 0, mask ``ignore_id``). Returns ``float32 [h, w, C]``, ``int32 [h, w]``."""
+    (image 0, mask ``ignore_id``). Returns ``float32 [h, w, C]``, ``int32 [h, w]``
+    (and ``extra`` warped alike third, as :func:`augment_pair`)."""
     shape = tf.shape(mask)
     scaled = _scaled_size(shape, fit_scale(shape, size))
     offset = -((tf.constant(size, tf.int32) - scaled) // 2)
-    return warp_pair(image, mask, _box(offset, scaled, size), size, ignore_id)
+    return warp_pair(image, mask, _box(offset, scaled, size), size, ignore_id, extra)

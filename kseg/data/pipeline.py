@@ -10,6 +10,7 @@ import tensorflow as tf
 from kseg._checks import positive_int
 from kseg.data.augment import AugmentConfig, _scaled_size, augment_pair, fit_pair, resize_pair
 from kseg.data.mask_decode import check_same_size
+from kseg.data.soft_labels import soft_label_reader
 from kseg.data.source import SegmentationData, as_dataset
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -97,13 +98,28 @@ def _checked_pairs(ds):
     return ds.map(same_size, num_parallel_calls=AUTOTUNE)
 
 
-def _decoded(data, *, shuffle, seed, cache):
-    """Decoded (image, mask) pairs, shuffled by path when that is possible."""
-    if isinstance(data, SegmentationData) and data.paths_dataset is not None and not cache:
+def _decoded(data, *, shuffle, seed, cache, soft_labels=None):
+    """Decoded (image, mask) pairs, shuffled by path when that is possible; with ``soft_labels``
+    (a cache folder) ``(image, mask, logits)`` triples."""
+    file_based = isinstance(data, SegmentationData) and data.paths_dataset is not None
+    if soft_labels is not None:
+        if not file_based:
+            raise ValueError("soft_labels (a teacher cache) need file-based data (camvid:, folder:, list:), "
+                             "whose images the cache names; got a dataset without file paths.")
+        read = soft_label_reader(soft_labels, [f[0] for f in data.files], data.num_classes)
+
+        def decode(image_path, mask_path):
+            return (*data.decode_fn(image_path, mask_path), read(image_path))
+    if file_based and (not cache or soft_labels is not None):
         paths = data.paths_dataset
-        if shuffle:
+        if shuffle and not cache:
             paths = paths.shuffle(data.num_examples, seed=seed, reshuffle_each_iteration=True)
-        return paths.map(data.decode_fn, num_parallel_calls=AUTOTUNE, deterministic=seed is not None)
+        ds = paths.map(data.decode_fn if soft_labels is None else decode, num_parallel_calls=AUTOTUNE,
+                       deterministic=seed is not None)
+        if not cache:
+            return ds
+        return ds.cache().shuffle(data.num_examples, seed=seed, reshuffle_each_iteration=True) if shuffle \
+            else ds.cache()
     ds = _checked_pairs(as_dataset(data))
     if cache:
         ds = ds.cache()
@@ -134,7 +150,8 @@ def check_base_scale(base_scale):
 def training_pipeline(data, *, input_size: Tuple[int, int], batch_size: int, augment=True,
                       shuffle: bool = True, cache: bool = False, seed: Optional[int] = None,
                       preprocess=None, drop_remainder: bool = True,
-                      ignore_id: Optional[int] = None, base_scale="fit") -> tf.data.Dataset:
+                      ignore_id: Optional[int] = None, base_scale="fit",
+                      soft_labels=None) -> tf.data.Dataset:
     """Fixed-size training batches.
 
     Args:
@@ -160,9 +177,15 @@ def training_pipeline(data, *, input_size: Tuple[int, int], batch_size: int, aug
             name for ``keras.applications`` ``preprocess_input``, or a callable.
         drop_remainder: drop the last incomplete batch (static batch size).
         ignore_id: padding id for masks; default ``data.ignore_id`` or 255.
+        soft_labels: a teacher cache folder (``pipelines.teacher_cache``)
+            holding logits for every image of ``data`` (file-based): they get
+            each image's crop, scale, flip and rotation, no colour jitter, and
+            come with the images for a cache-fed ``Distiller``.
 
     Returns:
-        Dataset of ``(float32 [B, h, w, C], int32 [B, h, w])``, prefetched.
+        Dataset of ``(float32 [B, h, w, C], int32 [B, h, w])``, prefetched;
+        with ``soft_labels``, ``({"images": [B, h, w, C], "teacher_logits":
+        float32 [B, h, w, num_classes]}, int32 [B, h, w])``.
     """
     size = _check_size(input_size)
     _check_batch(batch_size)
@@ -177,24 +200,28 @@ def training_pipeline(data, *, input_size: Tuple[int, int], batch_size: int, aug
     if augment is False and base_scale != "fit":
         augment = CROP_ONLY
 
-    ds = _decoded(data, shuffle=shuffle, seed=seed, cache=cache)
+    ds = _decoded(data, shuffle=shuffle, seed=seed, cache=cache, soft_labels=soft_labels)
     if augment:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds))
 
-        def transform(pair, s):
-            image, mask = pair
-            return augment_pair(tf.cast(image, tf.float32), mask, s, size=size,
-                                ignore_id=ignore_id, config=augment, base_scale=base_scale)
+        def transform(example, s):
+            image, mask, *extra = example
+            return augment_pair(tf.cast(image, tf.float32), mask, s, size=size, ignore_id=ignore_id,
+                                config=augment, base_scale=base_scale, extra=extra[0] if extra else None)
     else:
-        def transform(image, mask):
-            return fit_pair(tf.cast(image, tf.float32), mask, size=size, ignore_id=ignore_id)
+        def transform(image, mask, *extra):
+            return fit_pair(tf.cast(image, tf.float32), mask, size=size, ignore_id=ignore_id,
+                            extra=extra[0] if extra else None)
 
     def finish(*args):
-        image, mask = transform(*args)
+        image, mask, *extra = transform(*args)
         image = tf.ensure_shape(image, [size[0], size[1], None])
         mask = tf.ensure_shape(mask, list(size))
-        return (prep(image) if prep else image), mask
+        image = prep(image) if prep else image
+        if not extra:
+            return image, mask
+        return {"images": image, "teacher_logits": tf.ensure_shape(extra[0], [size[0], size[1], None])}, mask
 
     ds = ds.map(finish, num_parallel_calls=AUTOTUNE, deterministic=seed is not None)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)

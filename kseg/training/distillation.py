@@ -4,6 +4,8 @@ The teacher runs online, in inference mode, on the very batch the student
 trains on (after augmentation), so soft labels and crops always agree; a
 test-time-augmented teacher (``kseg.models.with_tta``) moves the views'
 gain into the student's single pass at the price of its passes per step.
+Or the teacher's logits come cached with the batch (``teacher=None``,
+``kseg.training.teacher_cache``): the same soft labels without a teacher pass.
 """
 
 import os
@@ -58,7 +60,10 @@ class Distiller(keras.Model):
     Args:
         student: segmentation model, logits ``(B, H, W, C)``.
         teacher: model with the same input and output shapes (e.g. a
-            ``with_tta`` wrapper of a trained model).
+            ``with_tta`` wrapper of a trained model), or None: training
+            batches then bring the teacher's logits, ``x = {"images": ...,
+            "teacher_logits": ...}`` (``kseg.data.training_pipeline``'s
+            ``soft_labels``); validation batches stay plain images.
         weight: factor of the soft-label term, >= 0.
         temperature: softmax temperature T > 0.
         ignore_id: label whose pixels the soft-label term skips.
@@ -70,33 +75,39 @@ class Distiller(keras.Model):
         self.weight = check_number("distillation weight", weight)
         self.temperature = check_number("distillation temperature", temperature, inclusive=False)
         self.ignore_id = check_ignore_id(ignore_id)
-        student_classes, teacher_classes = student.output_shape[-1], teacher.output_shape[-1]
-        if student_classes != teacher_classes:
+        if teacher is not None and student.output_shape[-1] != teacher.output_shape[-1]:
             raise ValueError(
-                f"Teacher {teacher.name!r} predicts {teacher_classes} classes, student {student.name!r} "
-                f"{student_classes}."
+                f"Teacher {teacher.name!r} predicts {teacher.output_shape[-1]} classes, student {student.name!r} "
+                f"{student.output_shape[-1]}."
             )
         self.student = student
         self.teacher = teacher
-        self.teacher.trainable = False
-        self.built = student.built and teacher.built  # both hold their weights already
+        if teacher is not None:
+            self.teacher.trainable = False
+        self.built = student.built and (teacher is None or teacher.built)  # both hold their weights already
 
     def call(self, inputs, training=None):
-        return self.student(inputs, training=training)
+        return self.student(_images(inputs), training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         if not training or self.weight == 0:
             return loss
-        teacher_logits = ops.stop_gradient(self.teacher(x, training=False))
+        if isinstance(x, dict):
+            teacher_logits = x["teacher_logits"]
+        elif self.teacher is None:
+            raise ValueError("a Distiller without a teacher trains on batches that bring the teacher's logits: "
+                             "x = {'images': ..., 'teacher_logits': ...} (training_pipeline(soft_labels=DIR)).")
+        else:
+            teacher_logits = self.teacher(x, training=False)
         return loss + self.weight * soft_label_loss(
-            y, y_pred, teacher_logits, temperature=self.temperature, ignore_id=self.ignore_id)
+            y, y_pred, ops.stop_gradient(teacher_logits), temperature=self.temperature, ignore_id=self.ignore_id)
 
     def get_config(self):
         return {
             "name": self.name,
             "student": keras.saving.serialize_keras_object(self.student),
-            "teacher": keras.saving.serialize_keras_object(self.teacher),
+            "teacher": None if self.teacher is None else keras.saving.serialize_keras_object(self.teacher),
             "weight": self.weight,
             "temperature": self.temperature,
             "ignore_id": self.ignore_id,
@@ -106,8 +117,14 @@ class Distiller(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         student = keras.saving.deserialize_keras_object(config.pop("student"))
-        teacher = keras.saving.deserialize_keras_object(config.pop("teacher"))
+        teacher = config.pop("teacher")
+        teacher = None if teacher is None else keras.saving.deserialize_keras_object(teacher)
         return cls(student, teacher, **config)
+
+
+def _images(inputs):
+    """The images of a batch that may bring cached teacher logits beside them."""
+    return inputs["images"] if isinstance(inputs, dict) else inputs
 
 
 def student_of(model):
@@ -115,8 +132,9 @@ def student_of(model):
     return model.student if isinstance(model, Distiller) else model
 
 
-def check_distillation(teacher, options):
-    """Validate a run's ``teacher`` path and ``distillation`` options; return the options with defaults.
+def check_distillation(teacher, options, teacher_cache=None):
+    """Validate a run's ``teacher`` path (or ``teacher_cache`` folder) and ``distillation`` options;
+    return the options with defaults.
 
     Raises:
         ValueError / FileNotFoundError: naming the key or file that is wrong.
@@ -127,12 +145,23 @@ def check_distillation(teacher, options):
     unknown = sorted(set(options) - set(DISTILLATION_DEFAULTS))
     if unknown:
         raise ValueError(f"distillation has unknown keys: {', '.join(unknown)}. Known: {', '.join(DISTILLATION_DEFAULTS)}.")
-    if options and teacher is None:
-        raise ValueError("distillation options are set but no teacher is given (--teacher MODEL.keras).")
+    if teacher is not None and teacher_cache is not None:
+        raise ValueError("give a teacher (run online) or a teacher_cache (its logits written beforehand), not both.")
+    if options and teacher is None and teacher_cache is None:
+        raise ValueError("distillation options are set but no teacher is given (--teacher MODEL.keras or "
+                         "--teacher-cache DIR).")
+    if teacher_cache is not None and options.get("tta") is not None:
+        raise ValueError("distillation tta applies to an online teacher; a teacher_cache holds the logits of the "
+                         "TTA it was written with (its index.json).")
     options = {**DISTILLATION_DEFAULTS, **options}
-    if teacher is None:
+    if teacher is None and teacher_cache is None:
         return options
-    _check_teacher_path(teacher)
+    if teacher is not None:
+        _check_teacher_path(teacher)
+    else:
+        from kseg.data.soft_labels import read_index
+
+        read_index(teacher_cache)
     if options["tta"] is not None:
         from kseg.models.tta import parse_tta
 
@@ -142,14 +171,15 @@ def check_distillation(teacher, options):
     return options
 
 
-def with_teacher(model, teacher, options=None, *, ignore_id=255):
-    """``model`` wrapped in a :class:`Distiller` with the teacher loaded from ``teacher``; ``model``
-    itself when ``teacher`` is None. ``options``: a run's ``distillation`` mapping."""
-    if teacher is None:
+def with_teacher(model, teacher, options=None, *, ignore_id=255, teacher_cache=None):
+    """``model`` wrapped in a :class:`Distiller` with the teacher loaded from ``teacher`` (or fed by
+    ``teacher_cache``: its logits come with the batches); ``model`` itself when both are None.
+    ``options``: a run's ``distillation`` mapping."""
+    if teacher is None and teacher_cache is None:
         return model
-    options = check_distillation(teacher, options)
-    return Distiller(model, load_teacher(teacher, tta=options["tta"]), weight=options["weight"],
-                     temperature=options["temperature"], ignore_id=ignore_id)
+    options = check_distillation(teacher, options, teacher_cache)
+    return Distiller(model, None if teacher is None else load_teacher(teacher, tta=options["tta"]),
+                     weight=options["weight"], temperature=options["temperature"], ignore_id=ignore_id)
 
 
 def _check_teacher_path(path):

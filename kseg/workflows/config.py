@@ -65,6 +65,8 @@ class TrainConfig:
     the weights (``kseg.training.ema``; validation, checkpoints and the run's
     ``last.keras`` use the averages). ``teacher``: a ``.keras`` model whose
     soft labels are added to the loss (``kseg.training.distillation``);
+    ``teacher_cache``: instead, a folder of a teacher's logits for every
+    training image (``pipelines.teacher_cache``), read with the batches;
     ``distillation``: ``{tta: SPEC, weight: 1.0, temperature: 1.0}``.
     """
 
@@ -108,6 +110,7 @@ class TrainConfig:
     train_split: str = "train"
     ema: Optional[float] = None
     teacher: Optional[str] = None
+    teacher_cache: Optional[str] = None
     distillation: dict = dataclasses.field(default_factory=dict)
 
     def validate(self):
@@ -156,7 +159,7 @@ class TrainConfig:
         from kseg.training.ema import check_ema
 
         check_ema(self.ema)
-        check_distillation(self.teacher, self.distillation)
+        check_distillation(self.teacher, self.distillation, self.teacher_cache)
         if not isinstance(self.train_split, str) or not self.train_split:
             raise ValueError(f"train_split must be a split name such as 'train' or 'trainval'; got {self.train_split!r}.")
         from kseg.data.class_weights import check_power

@@ -137,7 +137,7 @@ def training_data(config, train_data):
     return kdata.training_pipeline(
         train_data, input_size=tuple(int(v) for v in config.input_size), batch_size=config.batch_size,
         augment=config.augment_config(), seed=config.seed, ignore_id=config.ignore_id,
-        base_scale=_base_scale(config))
+        base_scale=_base_scale(config), soft_labels=config.teacher_cache)
 
 
 def validation_data(config, val_data):
@@ -237,7 +237,8 @@ def train(config):
             _init_weights(model, config.init_weights)
         if config.qat:  # ranges start from the first training batch; the backup holds ordinary weights
             model = quantization.quantize_aware(model)
-        model = with_teacher(model, config.teacher, config.distillation, ignore_id=config.ignore_id)
+        model = with_teacher(model, config.teacher, config.distillation, ignore_id=config.ignore_id,
+                             teacher_cache=config.teacher_cache)
         compile_model(model, config, num_classes, steps, weights)
     chief = is_chief()
     if changes:
