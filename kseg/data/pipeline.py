@@ -118,8 +118,8 @@ def _decoded(data, *, shuffle, seed, cache, soft_labels=None):
                        deterministic=seed is not None)
         if not cache:
             return ds
-        return ds.cache().shuffle(data.num_examples, seed=seed, reshuffle_each_iteration=True) if shuffle \
-            else ds.cache()
+        ds = ds.cache()  # decoded once, triples included; shuffled after the cache every epoch
+        return ds.shuffle(data.num_examples, seed=seed, reshuffle_each_iteration=True) if shuffle else ds
     ds = _checked_pairs(as_dataset(data))
     if cache:
         ds = ds.cache()

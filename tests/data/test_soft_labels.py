@@ -91,16 +91,20 @@ def _write_cache(folder, source, net, scale=1.0):
         tf.io.write_file(cache_file(folder, image_path), tf.io.serialize_tensor(logits))
 
 
-def test_training_pipeline_brings_each_images_own_cached_logits(files, tmp_path):
+@pytest.mark.parametrize("cache", [False, True])
+def test_training_pipeline_brings_each_images_own_cached_logits(files, tmp_path, cache):
     source = _source(files)
     net = _teacher()
     _write_cache(tmp_path / "cache", source, net)
     ds = kdata.training_pipeline(source, input_size=(H, W), batch_size=3, augment=False, shuffle=True, seed=1,
-                                 soft_labels=tmp_path / "cache")
-    x, y = next(iter(ds))
-    assert set(x) == {"images", "teacher_logits"} and y.shape == (3, H, W)
-    # Shuffled, yet every row's logits are the teacher's on that very image (float16 storage).
-    np.testing.assert_allclose(x["teacher_logits"], net(x["images"]), atol=2e-2)
+                                 cache=cache, soft_labels=tmp_path / "cache")
+    orders = set()
+    for x, y in ds.take(1).repeat(3):
+        assert set(x) == {"images", "teacher_logits"} and y.shape == (3, H, W)
+        # Shuffled, yet every row's logits are the teacher's on that very image (float16 storage).
+        np.testing.assert_allclose(x["teacher_logits"], net(x["images"]), atol=2e-2)
+        orders.add(tuple(np.asarray(x["images"])[:, 0, 0, 0]))
+    assert len(orders) > 1  # reshuffled every epoch
 
 
 def test_augmented_batches_keep_images_and_logits_in_register(files, tmp_path):
