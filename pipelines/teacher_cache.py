@@ -5,7 +5,8 @@ on every image of the training split and stores its logits (float16, at
 ``--scale`` of the image size) under ``--output``. Train with them through
 ``python -m pipelines.train --teacher-cache DIR`` (config key
 ``teacher_cache``): the logits follow each crop, scale and flip, and no
-teacher runs during training. Rerunning fills in what is missing.
+teacher runs during training. Rerunning fills in what is missing. An image that cannot be
+read is reported and skipped (the command then exits 2, after caching the others).
 """
 
 import argparse
