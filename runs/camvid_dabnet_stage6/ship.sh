@@ -5,6 +5,8 @@
 # A dry run (third argument N: N images, a few random calibration images) scores the val split instead and
 # never looks at test:
 #     bash runs/camvid_dabnet_stage6/ship.sh runs/camvid_dabnet_stage6/best.keras /tmp/dry/camvid_dabnet/6 8
+# A later stage runs this script with its own preset card: CARD_PROTOCOL, CARD_TRAIN_CONFIG and
+# CARD_WEIGHTS_SOURCE replace stage 6's (see runs/camvid_dabnet_stage7/ship.sh).
 # A rerun keeps the files steps 2-3 already wrote (an interrupted ship goes on). Left by hand afterwards: git rm the previous version, the report/README/RESULTS tables, removing backup/
 # and IN_PROGRESS (see README.md beside this file).
 set -euo pipefail
@@ -54,7 +56,7 @@ cp "$RUN/eval_${SPLIT}_tta/report.json" "$FIGURES/report_tta.json"
 
 log "7. preset"
 python - "$M" "$V" "$FIGURES" <<'EOF'
-import json, sys
+import json, os, sys
 import keras
 import kseg.models
 from kseg.models import presets
@@ -71,7 +73,8 @@ card.update(
                  "bottlenecks, dilations 2 and 4/4/8/8/16/16, bilinear x8",
     parameters=model.count_params(),
     training_data="CamVid train+val (468 images at 360x480, SegNet layout), 11 classes, void ignored; "
-                  "the papers' protocol: 80 epochs fixed in advance, EMA of the last weights, test evaluated once",
+                  + os.environ.get("CARD_PROTOCOL", "the papers' protocol: 80 epochs fixed in advance, EMA of the last "
+                                                    "weights, test evaluated once"),
     test_miou=round(100 * report["miou"], 1), test_miou_tta=round(100 * tta["miou"], 1), tta="flip,1,2.75",
     int8=(f"model_int8.tflite (full integer, 200 calibration images): {int8['miou']:.2f} test mIoU on the whole "
           f"test split ({int8['images']} images) vs {100 * report['miou']:.2f} SavedModel "
@@ -79,8 +82,9 @@ card.update(
           f"{int8['latency_ms'] / fp32['latency_ms']:.2f}x the fp32 latency (ai-edge-litert, 2 threads, 360x480, "
           f"interleaved); model_dynamic.tflite: {dynamic['miou']:.2f}; see reports/quantization.md"),
     reproduce=f"python -m pipelines.evaluate --model {v} --data camvid:../shared/data/camvid --split test",
-    train_config="configs/camvid_dabnet_stage6.yaml",
-    weights_source="runs/camvid_dabnet_stage6/last.keras (epoch 80, EMA 0.999 weights, no optimizer state)",
+    train_config=os.environ.get("CARD_TRAIN_CONFIG", "configs/camvid_dabnet_stage6.yaml"),
+    weights_source=os.environ.get("CARD_WEIGHTS_SOURCE",
+                                  "runs/camvid_dabnet_stage6/last.keras (epoch 80, EMA 0.999 weights, no optimizer state)"),
 )
 folder = presets.write_preset(model, f"{v}/preset", name="camvid_dabnet", model_kwargs={"activation": "relu"},
                               class_names=report["class_names"], card=card)

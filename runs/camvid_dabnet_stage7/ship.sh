@@ -1,90 +1,12 @@
 #!/usr/bin/env bash
 # Ship stage 7 once epoch 50 has ended (issue 31). From the repository root:
 #     bash runs/camvid_dabnet_stage7/ship.sh runs/camvid_dabnet_stage7/last.keras saved_models/camvid_dabnet/6
-# Step 1 evaluates the protocol's model on test, once, and stops unless single-scale mIoU >= 60.
-# A dry run (third argument N: N images, a few random calibration images) scores the val split instead and
-# never looks at test:
-#     bash runs/camvid_dabnet_stage7/ship.sh runs/camvid_dabnet_stage7/best.keras /tmp/dry/camvid_dabnet/6 8
-# A rerun keeps the files steps 2-3 already wrote (an interrupted ship goes on). Left by hand afterwards: git rm the previous version, the report/README/RESULTS tables, removing backup/
-# and IN_PROGRESS (see README.md beside this file).
+# Stage 6's release script with stage 7's preset card: step 1 evaluates the protocol's model on test, once,
+# and stops unless single-scale mIoU >= 60; a third argument N makes it a dry run on N val images.
 set -euo pipefail
-M=$1; V=$2; LIMIT=${3:-}
-DATA=camvid:../shared/data/camvid
-RUN=$(dirname "$M")
-SPLIT=test; [ -n "$LIMIT" ] && SPLIT=val
-FIGURES=reports/camvid_dabnet_figures; [ -n "$LIMIT" ] && FIGURES=$RUN/dry_figures
-MAX=(); [ -n "$LIMIT" ] && MAX=(--max-images "$LIMIT")
-TTA=flip,1,2.75   # version 5's spec (chosen on val before stage 6), applied unchanged: val is training data now
-log() { echo "== $(date +%T) $*"; }
-
-log "1. $SPLIT once: $M"
-python -m pipelines.evaluate --model "$M" --data $DATA --split $SPLIT --output "$RUN/eval_$SPLIT" "${MAX[@]}" | tail -18
-python - "$RUN/eval_$SPLIT/report.json" <<'EOF'
-import json, sys
-miou = json.load(open(sys.argv[1]))["miou"]
-print(f"single-scale mIoU {100 * miou:.2f}")
-if miou < 0.60:
-    sys.exit("below 60: not shipped (issue 31)")
-EOF
-
-BASE=$(dirname "$V")
-log "2. SavedModel $V"
-[ -f "$V/saved_model.pb" ] || python -m pipelines.export --model "$M" --name "$(basename "$BASE")" --base "$(dirname "$BASE")" --version "$(basename "$V")" | tail -3
-log "3. TFLite fp32 / dynamic / int8"
-[ -f "$V/model_fp32.tflite" ] || python -m pipelines.export --model "$M" --name model_fp32 --base "$V" --format tflite --input-size 360 480 | tail -3
-[ -f "$V/model_dynamic.tflite" ] || python -m pipelines.export --model "$M" --name model_dynamic --base "$V" --format tflite --input-size 360 480 --quantize dynamic | tail -3
-CAL=$DATA
-if [ -n "$LIMIT" ]; then
-  CAL=$RUN/dry_calibration.npy
-  python -c "import numpy as np; np.save('$CAL', np.random.default_rng(0).integers(0, 255, (4, 360, 480, 3)).astype('uint8'))"
-fi
-[ -f "$V/model_int8.tflite" ] || python -m pipelines.export --model "$M" --name model_int8 --base "$V" --format tflite --input-size 360 480 --quantize int8 --data "$CAL" | tail -6
-
-log "4. the SavedModel on $SPLIT (the report's figures; must equal step 1)"
-python -m pipelines.evaluate --model "$V" --data $DATA --split $SPLIT --output "$FIGURES" --overlays 3 "${MAX[@]}" | tail -3
-python -c "from kseg.inference import save_training_curves; save_training_curves('$RUN/training_log.csv', '$FIGURES/training_curves.png')"
-
-log "5. the TFLite files on the whole $SPLIT split"
-L=(); [ -n "$LIMIT" ] && L=(--limit "$LIMIT" --rounds 2)
-python -m benchmarks.quantization "$V/model_fp32.tflite" "$V/model_int8.tflite" "$V/model_dynamic.tflite" --data $DATA --split $SPLIT --json "$FIGURES/tflite.json" "${L[@]}" | tail -6
-
-log "6. $SPLIT with the TTA spec fixed in advance ($TTA)"
-python -m pipelines.evaluate --model "$M" --data $DATA --split $SPLIT --tta $TTA --output "$RUN/eval_${SPLIT}_tta" --overlays 0 "${MAX[@]}" | tail -3
-cp "$RUN/eval_${SPLIT}_tta/report.json" "$FIGURES/report_tta.json"
-
-log "7. preset"
-python - "$M" "$V" "$FIGURES" <<'EOF'
-import json, sys
-import keras
-import kseg.models
-from kseg.models import presets
-m, v, figures = sys.argv[1:]
-model = keras.saving.load_model(m, safe_mode=True, compile=False)  # no optimizer state in the preset
-report = json.load(open(f"{figures}/report.json"))
-tta = json.load(open(f"{figures}/report_tta.json"))
-rows = {r["file"].rsplit("/", 1)[-1]: r for r in json.load(open(f"{figures}/tflite.json"))}
-int8, fp32, dynamic = rows["model_int8.tflite"], rows["model_fp32.tflite"], rows["model_dynamic.tflite"]
-old = kseg.models.preset_info("camvid_dabnet")
-card = {key: old[key] for key in ("license", "input_size", "report")}
-card.update(
-    architecture="DABNet (Li et al., BMVC 2019) with ReLU instead of PReLU (int8-friendly): depthwise asymmetric "
-                 "bottlenecks, dilations 2 and 4/4/8/8/16/16, bilinear x8",
-    parameters=model.count_params(),
-    training_data="CamVid train+val (468 images at 360x480, SegNet layout), 11 classes, void ignored; "
-                  "the papers' protocol: 80 epochs (stage 6) then 50 epochs distilling stage 6 with the TTA flip,1,2.75 from cached soft labels (stage 7), fixed in advance, EMA of the last weights, test evaluated once",
-    test_miou=round(100 * report["miou"], 1), test_miou_tta=round(100 * tta["miou"], 1), tta="flip,1,2.75",
-    int8=(f"model_int8.tflite (full integer, 200 calibration images): {int8['miou']:.2f} test mIoU on the whole "
-          f"test split ({int8['images']} images) vs {100 * report['miou']:.2f} SavedModel "
-          f"({int8['miou'] - 100 * report['miou']:+.2f}; fp32 TFLite {fp32['miou']:.2f}), "
-          f"{int8['latency_ms'] / fp32['latency_ms']:.2f}x the fp32 latency (ai-edge-litert, 2 threads, 360x480, "
-          f"interleaved); model_dynamic.tflite: {dynamic['miou']:.2f}; see reports/quantization.md"),
-    reproduce=f"python -m pipelines.evaluate --model {v} --data camvid:../shared/data/camvid --split test",
-    train_config="configs/camvid_dabnet_stage7.yaml",
-    weights_source="runs/camvid_dabnet_stage7/last.keras (epoch 50, EMA 0.999 weights, no optimizer state)",
-)
-folder = presets.write_preset(model, f"{v}/preset", name="camvid_dabnet", model_kwargs={"activation": "relu"},
-                              class_names=report["class_names"], card=card)
-print(json.dumps(card, indent=1))
-EOF
-ls -la "$V" "$V/preset" "$FIGURES"
-log done
+export CARD_PROTOCOL="the papers' protocol: 80 epochs (stage 6) then 50 epochs distilling stage 6 with the TTA \
+flip,1,2.75 from soft labels cached once per training image (stage 7), fixed in advance, EMA of the last weights, \
+test evaluated once"
+export CARD_TRAIN_CONFIG=configs/camvid_dabnet_stage7.yaml
+export CARD_WEIGHTS_SOURCE="runs/camvid_dabnet_stage7/last.keras (epoch 50, EMA 0.999 weights, no optimizer state)"
+exec bash "$(dirname "$0")/../camvid_dabnet_stage6/ship.sh" "$@"
