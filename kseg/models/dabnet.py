@@ -11,6 +11,14 @@ input image, average-pooled to each stride ("input injection"), is
 concatenated before each downsampling. A 1x1 classifier at stride 8 and a
 bilinear x8 resize give the logits.
 
+``stride4_skip=True`` (not in the paper) adds an FCN-style skip: a 1x1
+convolution of stage 1's stride-4 features, resized x4 and added to the
+resized logits. The skip's kernel starts at zero, so a model with it
+computes exactly what the same weights without it compute, and starts from
+such a model's file (``kseg.models.load_weights_reheaded``). It targets the
+classes a stride-8 map cannot draw: CamVid's poles and fences are a few
+pixels wide.
+
 Receptive field at the paper's configuration: ``kseg.layers.receptive_field``
 gives 1087 x 1087 pixels (theoretical, stride 8), more than twice the size of
 a 360x480 CamVid frame, from 0.76M parameters.
@@ -112,10 +120,10 @@ def _input_injection(x, times, name):
     return x
 
 
-@register("dabnet")
+@register("dabnet", head=("classifier", "skip4_classifier"))
 def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_filters=64,
            stage2_filters=128, stage1_blocks=3, stage1_dilation=2, stage2_dilations=STAGE2_DILATIONS,
-           activation="prelu"):
+           activation="prelu", stride4_skip=False):
     """DABNet: stem (3 convs, stride 2) -> downsampling + ``stage1_blocks`` DAB
     modules (stride 4, dilation ``stage1_dilation``) -> downsampling + one DAB
     module per entry of ``stage2_dilations`` (stride 8) -> 1x1 classifier ->
@@ -140,6 +148,10 @@ def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_
             ``"leaky_relu"`` (slope 0.1). ReLU/ReLU6 fuse into the int8
             convolutions of a TFLite file; PReLU has no int8 XNNPACK kernel.
             Without PReLU the model has 4,553 fewer parameters (the slopes).
+        stride4_skip: add the stride-4 skip (module docstring; not in the
+            paper): ``(2 * stage1_filters + 3) * num_classes``
+            more weights (1,441 for CamVid at the paper's widths), its
+            kernel zero at the start.
 
     Returns:
         ``keras.Model`` named ``"dabnet"``: float32 raw pixels ``(B, H, W, C)``
@@ -157,6 +169,8 @@ def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_
             raise ValueError(f"{builder}: `{arg}` must be even (a DAB module halves it), got {value!r}.")
     if activation not in ACTIVATIONS:
         raise ValueError(f"{builder}: `activation` must be one of {', '.join(ACTIVATIONS)}; got {activation!r}.")
+    if not isinstance(stride4_skip, bool):
+        raise ValueError(f"{builder}: `stride4_skip` must be True or False, got {stride4_skip!r}.")
     if not is_int_sequence(stage2_dilations, allow_empty=False):
         raise ValueError(f"{builder}: `stage2_dilations` must be a non-empty list of positive ints, "
                          f"got {stage2_dilations!r}.")
@@ -175,7 +189,7 @@ def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_
     for i in range(stage1_blocks):
         x = dab_module(x, stage1_dilation, name=f"stage1_dab{i + 1}", activation=act)
     x = keras.layers.Concatenate(name="stage1_concat")([x, stage_input, injected[1]])
-    x = _bn_act(x, "stage1", act)
+    x = stride4 = _bn_act(x, "stage1", act)
 
     stage_input = downsampling_block(x, widths["stage2_filters"], name="stage2_down", activation=act)
     x = stage_input
@@ -186,4 +200,9 @@ def dabnet(*, num_classes, input_shape=(None, None, 3), stem_filters=32, stage1_
 
     x = keras.layers.Conv2D(num_classes, 1, name="classifier")(x)
     x = ResizeLike("bilinear", name="upsample_logits")([x, images])
+    if stride4_skip:  # resized on its own: bilinear resizing is linear, so a zero skip changes nothing
+        skip = keras.layers.Conv2D(num_classes, 1, use_bias=False, kernel_initializer="zeros",
+                                   name="skip4_classifier")(stride4)
+        skip = ResizeLike("bilinear", name="skip4_upsample")([skip, images])
+        x = keras.layers.Add(name="skip4_add")([x, skip])
     return keras.Model(images, float32_logits(x), name="dabnet")

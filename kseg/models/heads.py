@@ -62,23 +62,31 @@ def transfer_weights(source, target):
     """Copy ``source``'s weights into ``target`` layer by layer (matched by name).
 
     A head layer (declared for ``target``'s registry name) whose weight shapes
-    differ keeps ``target``'s initialisation; any other difference is a
-    ``ValueError`` naming the layer and both shapes.
+    differ keeps ``target``'s initialisation. A layer ``source`` lacks is
+    accepted only when all its weights are zero in ``target`` (an added
+    skip such as DABNet's ``stride4_skip``, which leaves the function as
+    ``source``'s); any other difference is a ``ValueError`` naming the layer
+    and both shapes. Returns the names of the layers ``source`` lacked.
     """
     head = set(_head(target))
     layers = {layer.name: layer for layer in source.layers}
+    added = []
     for layer in target.layers:
         if not layer.weights:
             continue
         other = layers.get(layer.name)
         if other is None:
-            raise ValueError(f"{source.name!r} has no layer {layer.name!r} to copy into {target.name!r}.")
+            if any(np.any(np.asarray(w)) for w in layer.weights):
+                raise ValueError(f"{source.name!r} has no layer {layer.name!r} to copy into {target.name!r}.")
+            added.append(layer.name)
+            continue
         want = [tuple(w.shape) for w in layer.weights]
         have = [tuple(w.shape) for w in other.weights]
         if want == have:
             layer.set_weights(other.get_weights())
         elif layer.name not in head:
             raise ValueError(f"layer {layer.name!r}: weights {have} do not fit {want} of model {target.name!r}.")
+    return added
 
 
 def _h5_num_classes(model, path):
@@ -93,7 +101,9 @@ def _h5_num_classes(model, path):
 
     import h5py
 
-    kernels = [w for name in _head(model) for w in model.get_layer(name).weights if len(w.shape) > 1]
+    present = {layer.name for layer in model.layers}
+    kernels = [w for name in _head(model) if name in present for w in model.get_layer(name).weights
+               if len(w.shape) > 1]
     with tempfile.TemporaryDirectory() as tmp:
         probe = os.path.join(tmp, "probe.weights.h5")
         model.save_weights(probe)
@@ -123,7 +133,8 @@ def load_weights_reheaded(model, path):
 
     The file holds the same architecture trained with any class count:
     every layer but the head must fit exactly; the head is copied when its
-    class count equals ``model``'s and kept as initialised otherwise.
+    class count equals ``model``'s and kept as initialised otherwise. Layers
+    a ``.keras`` file lacks must start at zero in ``model`` (``transfer_weights``).
     Returns ``True`` when the head was replaced. A file of another
     architecture is a ``ValueError`` naming it.
     """
@@ -138,10 +149,12 @@ def load_weights_reheaded(model, path):
             except Exception:  # another class count (or another model): rebuild its twin to read it
                 source = rehead(model, _h5_num_classes(model, path))
                 source.load_weights(path)
-        transfer_weights(source, model)
+        added = transfer_weights(source, model)
     except Exception as error:  # Keras raises ValueError/KeyError/OSError depending on the mismatch
         raise ValueError(
             f"init_weights {path!r} does not fit model {model.name!r} ({model.count_params():,} parameters): "
             f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
         ) from None
+    if added:
+        print(f"{path} has no {', '.join(added)}: kept at zero, so {model.name} starts as the file's model")
     return num_classes_of(source) != num_classes_of(model)

@@ -5,8 +5,9 @@
 # A dry run (third argument N: N images, a few random calibration images) scores the val split instead and
 # never looks at test:
 #     bash runs/camvid_dabnet_stage6/ship.sh runs/camvid_dabnet_stage6/best.keras /tmp/dry/camvid_dabnet/6 8
-# A later stage runs this script with its own preset card: CARD_PROTOCOL, CARD_TRAIN_CONFIG and
-# CARD_WEIGHTS_SOURCE replace stage 6's (see runs/camvid_dabnet_stage7/ship.sh).
+# A later stage runs this script with its own preset card: CARD_PROTOCOL, CARD_TRAIN_CONFIG,
+# CARD_WEIGHTS_SOURCE and CARD_ARCHITECTURE replace stage 6's (see runs/camvid_dabnet_stage8/ship.sh); the
+# preset's model_kwargs are the run's (config.json beside the model).
 # A rerun keeps the files steps 2-3 already wrote (an interrupted ship goes on). Left by hand afterwards: git rm the previous version, the report/README/RESULTS tables, removing backup/
 # and IN_PROGRESS (see README.md beside this file).
 set -euo pipefail
@@ -69,8 +70,9 @@ int8, fp32, dynamic = rows["model_int8.tflite"], rows["model_fp32.tflite"], rows
 old = kseg.models.preset_info("camvid_dabnet")
 card = {key: old[key] for key in ("license", "input_size", "report")}
 card.update(
-    architecture="DABNet (Li et al., BMVC 2019) with ReLU instead of PReLU (int8-friendly): depthwise asymmetric "
-                 "bottlenecks, dilations 2 and 4/4/8/8/16/16, bilinear x8",
+    architecture=os.environ.get("CARD_ARCHITECTURE",
+                                "DABNet (Li et al., BMVC 2019) with ReLU instead of PReLU (int8-friendly): depthwise "
+                                "asymmetric bottlenecks, dilations 2 and 4/4/8/8/16/16, bilinear x8"),
     parameters=model.count_params(),
     training_data="CamVid train+val (468 images at 360x480, SegNet layout), 11 classes, void ignored; "
                   + os.environ.get("CARD_PROTOCOL", "the papers' protocol: 80 epochs fixed in advance, EMA of the last "
@@ -86,7 +88,8 @@ card.update(
     weights_source=os.environ.get("CARD_WEIGHTS_SOURCE",
                                   "runs/camvid_dabnet_stage6/last.keras (epoch 80, EMA 0.999 weights, no optimizer state)"),
 )
-folder = presets.write_preset(model, f"{v}/preset", name="camvid_dabnet", model_kwargs={"activation": "relu"},
+model_kwargs = json.load(open(f"{os.path.dirname(m)}/config.json"))["model_kwargs"]  # the run's own
+folder = presets.write_preset(model, f"{v}/preset", name="camvid_dabnet", model_kwargs=model_kwargs,
                               class_names=report["class_names"], card=card)
 print(json.dumps(card, indent=1))
 EOF
