@@ -94,10 +94,16 @@ def load_predictor(path, tta=None, tile=None, tile_overlap=0.25, num_threads=1):
 
         return Predictor(path, "saved_model", run, len(names) if names else None, names,
                          _saved_model_channels(path, signature))
+    # Importing the distillation module registers Distiller: a distillation run's best.keras (the
+    # student inside its training wrapper) loads, and predicts with the student.
+    from kseg.training.distillation import student_of
+
     try:
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = student_of(keras.saving.load_model(path, safe_mode=True))
     except Exception as error:  # keras raises many types for a bad archive
-        raise ValueError(f"{path!r} is not a loadable .keras model: {type(error).__name__}: {error}") from None
+        # Keras wraps the cause in the whole model config: keep the cause.
+        message = str(error).rsplit("Exception encountered: ", 1)[-1].split(" Full object config:")[0]
+        raise ValueError(f"{path!r} is not a loadable .keras model: {type(error).__name__}: {message[:500]}") from None
     if tta:
         from kseg.models import parse_tta, with_tta
 

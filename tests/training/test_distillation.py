@@ -155,3 +155,30 @@ def test_bad_teachers_and_options_are_refused(tmp_path):
     assert check_distillation(None, None) == {"tta": None, "weight": 1.0, "temperature": 1.0}
     with pytest.raises(ValueError, match="Teacher 'wide' predicts 5 classes, student 'student' 3"):
         Distiller(_net(1, "student"), _net(2, "wide", classes=5))
+
+
+def test_a_distillation_checkpoint_predicts_with_its_student(tmp_path):
+    """best.keras of a distillation run is the Distiller with its optimizer: pipelines.evaluate/predict
+    (load_predictor) load it and answer with the student. A .keras of a class nobody registered is refused
+    in a short message, not with Keras' whole model config."""
+    from kseg.inference import load_predictor
+
+    model, student, _, _ = _distiller()
+    x, y = _batch()
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "best.keras")
+    images = (x * 255).astype("uint8")
+    want = np.argmax(np.asarray(student(images.astype("float32"))), axis=-1)
+    np.testing.assert_array_equal(load_predictor(str(tmp_path / "best.keras")).classes(images), want)
+
+    @keras.saving.register_keras_serializable(package="kseg_test_unregistered")
+    class Twice(keras.layers.Layer):
+        def call(self, inputs):
+            return 2 * inputs
+
+    inputs = keras.Input((None, None, 3))
+    keras.Model(inputs, Twice()(keras.layers.Conv2D(3, 1)(inputs))).save(tmp_path / "custom.keras")
+    keras.saving.get_custom_objects().pop("kseg_test_unregistered>Twice")
+    with pytest.raises(ValueError, match=r"custom\.keras' is not a loadable \.keras model") as error:
+        load_predictor(str(tmp_path / "custom.keras"))
+    assert "Twice" in str(error.value) and len(str(error.value)) < 800
