@@ -109,11 +109,11 @@ def test_stride4_skip_adds_a_zero_1x1_of_stage1_that_draws_at_stride_4():
     assert skip.count_params() - plain.count_params() == (2 * 16 + 3) * 4
     x = np.random.default_rng(1).uniform(0, 255, (1, 32, 48, 3)).astype("float32")
     np.testing.assert_array_equal(skip.predict(x, verbose=0), plain.predict(x, verbose=0))
-    kernel = skip.get_layer("skip4_classifier")
-    kernel.kernel.assign(np.ones(kernel.kernel.shape, "float32"))
+    classifier = skip.get_layer("skip4_classifier")
+    classifier.kernel.assign(np.ones(classifier.kernel.shape, "float32"))
     impulse = np.zeros((1, 8, 12, 35), "float32")  # stage 1's output: 32x48 at stride 4
     impulse[0, 4, 6, 0] = 1.0
-    spread = keras.ops.convert_to_numpy(skip.get_layer("skip4_upsample")([kernel(impulse), x]))
+    spread = keras.ops.convert_to_numpy(skip.get_layer("skip4_upsample")([classifier(impulse), x]))
     assert np.flatnonzero(spread.max(axis=(0, 2, 3)) > 0).tolist() == list(range(14, 22))
     with pytest.raises(ValueError, match="stride4_skip.*True or False"):
         kseg.models.dabnet(num_classes=3, stride4_skip="yes")
