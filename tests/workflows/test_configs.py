@@ -2,6 +2,7 @@
 a resumable stage starts from), read from the repository root as the README runs them."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,10 @@ def _output(name):
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_committed_config_validates(name, monkeypatch, tmp_path):
-    """A stage starts either from a committed checkpoint (its run resumes next session) or from the
-    best.keras or last.keras of another config's run (the README runs that one first). A teacher_cache
+    """A stage starts either from a committed checkpoint (its run resumes next session), from the
+    best.keras or last.keras of another config's run (the README runs that one first), or from a file
+    removed from the tree (an older shipped version) that the config's own `git show REV:PATH` restores.
+    A teacher_cache
     (gitignored, hundreds of MB) is either there or rebuilt by the pipelines.teacher_cache command the
     config itself gives."""
     monkeypatch.chdir(REPO)
@@ -32,7 +35,9 @@ def test_committed_config_validates(name, monkeypatch, tmp_path):
     produced = {f"{_output(other)}/{file}" for other in CONFIGS if other != name
                 for file in ("best.keras", "last.keras")}
     if init and not (REPO / init).is_file():
-        assert init in produced, f"{name}: init_weights {init} is neither committed nor made by another config"
+        assert init in produced or re.search(rf"git show [0-9a-f]{{7,40}}:{re.escape(init)}\b", text), (
+            f"{name}: init_weights {init} is neither committed, made by another config, nor restored by a "
+            "`git show REV:PATH` the config gives")
         stand_in = tmp_path / "best.keras"  # validate() checks only that the file is there
         stand_in.touch()
         overrides["init_weights"] = str(stand_in)
