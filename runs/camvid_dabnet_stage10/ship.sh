@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Ship stage 10 once epoch 200 has ended (issue 31). From the repository root:
+#     bash runs/camvid_dabnet_stage10/ship.sh runs/camvid_dabnet_stage10/last.keras saved_models/camvid_dabnet/6
+# Stage 6's release script with stage 10's preset card: step 1 evaluates the protocol's model on test, once,
+# and stops unless single-scale mIoU >= 60; a third argument N makes it a dry run on N val images.
+set -euo pipefail
+export CARD_PROTOCOL="the papers' protocol in stages fixed in advance, each ending on its last EMA weights: \
+80 epochs (stage 6), 50 epochs distilling stage 6 with the TTA flip,1,2.75 from soft labels cached once per \
+training image (stage 7), 40 epochs with the stride-4 skip and the same soft labels (stage 8), then 200 \
+epochs of stage 8's recipe from 5e-4 (stage 10); test evaluated once per stage (58.67, 59.19, 59.93, stage 9's \
+59.01, then this model)"
+export CARD_TRAIN_CONFIG=configs/camvid_dabnet_stage10.yaml
+export CARD_WEIGHTS_SOURCE="runs/camvid_dabnet_stage10/last.keras (epoch 200, EMA 0.999 weights, no optimizer state)"
+export CARD_ARCHITECTURE="DABNet (Li et al., BMVC 2019) with ReLU instead of PReLU (int8-friendly) and a \
+stride-4 skip (a 1x1 convolution of stage 1's features added to the logits, 1,441 weights; not in the paper): \
+depthwise asymmetric bottlenecks, dilations 2 and 4/4/8/8/16/16, bilinear x8"
+exec bash "$(dirname "$0")/../camvid_dabnet_stage6/ship.sh" "$@"
