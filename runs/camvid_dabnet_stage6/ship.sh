@@ -6,8 +6,9 @@
 # never looks at test:
 #     bash runs/camvid_dabnet_stage6/ship.sh runs/camvid_dabnet_stage6/best.keras /tmp/dry/camvid_dabnet/6 8
 # A later stage runs this script with its own preset card: CARD_PROTOCOL, CARD_TRAIN_CONFIG,
-# CARD_WEIGHTS_SOURCE and CARD_ARCHITECTURE replace stage 6's (see runs/camvid_dabnet_stage8/ship.sh); the
-# preset's model_kwargs are the run's (config.json beside the model).
+# CARD_WEIGHTS_SOURCE (and CARD_ARCHITECTURE, if set) replace stage 6's (see runs/camvid_dabnet_stage10/ship.sh);
+# the preset's model_kwargs are the run's (config.json beside the model), and so is the card's architecture
+# (a stride4_skip run's names the skip).
 # A rerun keeps the files steps 2-3 already wrote (an interrupted ship goes on). Left by hand afterwards: git rm the previous version, the report/README/RESULTS tables, removing backup/
 # and IN_PROGRESS (see README.md beside this file).
 set -euo pipefail
@@ -69,10 +70,14 @@ rows = {r["file"].rsplit("/", 1)[-1]: r for r in json.load(open(f"{figures}/tfli
 int8, fp32, dynamic = rows["model_int8.tflite"], rows["model_fp32.tflite"], rows["model_dynamic.tflite"]
 old = kseg.models.preset_info("camvid_dabnet")
 card = {key: old[key] for key in ("license", "input_size", "report")}
+model_kwargs = json.load(open(f"{os.path.dirname(m)}/config.json"))["model_kwargs"]  # the run's own
+skip = (f" and a stride-4 skip (a 1x1 convolution of stage 1's features added to the logits, "
+        f"{model.get_layer('skip4_classifier').count_params():,} weights; not in the paper)"
+        if model_kwargs.get("stride4_skip") else "")
+architecture = (f"DABNet (Li et al., BMVC 2019) with ReLU instead of PReLU (int8-friendly){skip}: depthwise "
+                "asymmetric bottlenecks, dilations 2 and 4/4/8/8/16/16, bilinear x8")
 card.update(
-    architecture=os.environ.get("CARD_ARCHITECTURE",
-                                "DABNet (Li et al., BMVC 2019) with ReLU instead of PReLU (int8-friendly): depthwise "
-                                "asymmetric bottlenecks, dilations 2 and 4/4/8/8/16/16, bilinear x8"),
+    architecture=os.environ.get("CARD_ARCHITECTURE", architecture),
     parameters=model.count_params(),
     training_data="CamVid train+val (468 images at 360x480, SegNet layout), 11 classes, void ignored; "
                   + os.environ.get("CARD_PROTOCOL", "the papers' protocol: 80 epochs fixed in advance, EMA of the last "
@@ -88,7 +93,6 @@ card.update(
     weights_source=os.environ.get("CARD_WEIGHTS_SOURCE",
                                   "runs/camvid_dabnet_stage6/last.keras (epoch 80, EMA 0.999 weights, no optimizer state)"),
 )
-model_kwargs = json.load(open(f"{os.path.dirname(m)}/config.json"))["model_kwargs"]  # the run's own
 folder = presets.write_preset(model, f"{v}/preset", name="camvid_dabnet", model_kwargs=model_kwargs,
                               class_names=report["class_names"], card=card)
 print(json.dumps(card, indent=1))

@@ -11,7 +11,4 @@ distilling stage 8 with the same TTA (stage 9); test evaluated once per stage (5
 model)"
 export CARD_TRAIN_CONFIG=configs/camvid_dabnet_stage9.yaml
 export CARD_WEIGHTS_SOURCE="runs/camvid_dabnet_stage9/last.keras (epoch 24, EMA 0.999 weights, no optimizer state)"
-export CARD_ARCHITECTURE="DABNet (Li et al., BMVC 2019) with ReLU instead of PReLU (int8-friendly) and a \
-stride-4 skip (a 1x1 convolution of stage 1's features added to the logits, 1,441 weights; not in the paper): \
-depthwise asymmetric bottlenecks, dilations 2 and 4/4/8/8/16/16, bilinear x8"
 exec bash "$(dirname "$0")/../camvid_dabnet_stage6/ship.sh" "$@"
