@@ -62,7 +62,7 @@ def parse_args(argv=None):
     p.add_argument("--no-augment", action="store_true",
                    help="turn off scale jitter/flip/rotate/colour (crops stay random)")
     p.add_argument("--output", help="run directory (rerun the same command to resume; --epochs larger extends "
-                                    "a finished run)")
+                                    "a finished run, and a finished run missing last.keras gets it rebuilt)")
     p.add_argument("--allow-recipe-change", action="store_true",
                    help="resume a run under changed settings (recorded with the epoch in its config.json)")
     p.add_argument("--strategy", help="default | mirrored | multi_worker (reads TF_CONFIG)")

@@ -33,6 +33,12 @@ class PreviousRun:
     config: dict
     epochs_done: int
     has_backup: bool
+    has_last: bool = True
+
+    def rebuilds_last(self, epochs):
+        """True when a rerun asking for ``epochs`` finds them all done and rebuilds the missing
+        ``last.keras`` from ``backup/`` (the state the last epoch ended with) instead of training."""
+        return self.epochs_done == epochs and self.has_backup and not self.has_last
 
     @property
     def num_classes(self):
@@ -66,7 +72,8 @@ def previous_run(output):
     config = _read_json(path) if os.path.isfile(path) else None
     if config is not None and not isinstance(config, dict):
         raise ValueError(f"{path} is not a mapping of settings; use a new --output.")
-    return PreviousRun(output, config, done, os.path.isdir(backup))
+    return PreviousRun(output, config, done, os.path.isdir(backup),
+                       os.path.isfile(os.path.join(output, "last.keras")))
 
 
 def _fmt(value):
@@ -90,7 +97,8 @@ def check_resume(previous, config):
     """Refuse a rerun that would not continue the run in ``previous.output``; return the recipe
     changes that ``config.allow_recipe_change`` accepts (``{}`` when none).
 
-    Raises ``ValueError`` (one line) for another model in the folder, a finished run, a run that
+    Raises ``ValueError`` (one line) for another model in the folder, a finished run (unless
+    ``previous.rebuilds_last``), a run that
     kept no state to extend, or changed settings without ``allow_recipe_change``.
     """
     output, old, new = previous.output, previous.config, config.to_dict()
@@ -103,7 +111,7 @@ def check_resume(previous, config):
             f"this command asks for {', '.join(f'{k} {_fmt(new[k])}' for k in differ)}): use a new --output.")
     if config.num_classes is not None:
         check_num_classes(previous, config.num_classes, asked="--num-classes is")
-    if previous.epochs_done >= config.epochs:
+    if previous.epochs_done >= config.epochs and not previous.rebuilds_last(config.epochs):
         raise ValueError(
             f"{output} already holds a finished run ({_epochs(previous.epochs_done)}{_best(output)}); nothing "
             f"to train. To train it longer, rerun with --epochs larger than {previous.epochs_done}; to start "

@@ -183,6 +183,37 @@ def _init_weights(model, path):
     print(f"initialised {model.name} from {path}" + (" (new head: the file has another class count)" if reheaded else ""))
 
 
+def _rebuild_last(model, output, config, steps_per_epoch):
+    """Write the missing ``last.keras`` of the finished run in ``output`` from ``backup/`` and return None.
+
+    The backup holds the state the last epoch ended with: the raw weights in
+    the model and, with an EMA, the averages in the optimizer; this loads it
+    into the compiled ``model`` and does what the end of ``fit`` did
+    (``finalize_variable_values`` puts the averages in the model), so the file
+    is the one the run would have saved.
+    """
+    weights = os.path.join(output, "backup", "latest.weights.h5")
+    expected = steps_per_epoch * config.epochs
+    model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(weights)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{weights} cannot be loaded into this run's model ({error}); last.keras cannot be "
+                         "rebuilt: use a new --output.") from None
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    if steps != expected:
+        raise ValueError(f"{weights} holds the state after {steps} training steps, not the {expected} of "
+                         f"{config.epochs} epochs of {steps_per_epoch}: last.keras cannot be rebuilt from it.")
+    if config.ema:
+        model.optimizer.finalize_variable_values(model.trainable_variables)
+    if not is_chief():
+        return None
+    path = save_final_model(model, os.path.join(output, "last.keras"), epochs=config.epochs, ema=config.ema)
+    print(f"{output} holds a finished run ({config.epochs} epochs) without last.keras: rebuilt {path} from "
+          f"{weights} ({steps} steps{', the weight averages' if config.ema else ''}); nothing to train.")
+    return None
+
+
 def compile_model(model, config, num_classes, steps_per_epoch, class_weights=None):
     """Loss, AdamW with a poly schedule, and mIoU as the metric (``val_miou`` in logs)."""
     schedule = PolyLearningRate(float(config.lr), decay_steps=max(1, steps_per_epoch * config.epochs))
@@ -208,7 +239,8 @@ def train(config):
     and any ``recipe_changes``), ``eval_val/`` (full-resolution report), and
     the export under ``config.export_base/config.export_name/<version>``.
     Rerunning in the same ``output`` resumes the run only under the same
-    recipe (``kseg.workflows.resume``).
+    recipe (``kseg.workflows.resume``); rerunning a finished run whose
+    ``last.keras`` is missing rebuilds it from ``backup/`` and returns None.
     """
     start = time.time()
     output = check_writable_dir(config.output)
@@ -240,6 +272,8 @@ def train(config):
         model = with_teacher(model, config.teacher, config.distillation, ignore_id=config.ignore_id,
                              teacher_cache=config.teacher_cache)
         compile_model(model, config, num_classes, steps, weights)
+        if previous is not None and previous.rebuilds_last(config.epochs):
+            return _rebuild_last(model, output, config, steps)
     chief = is_chief()
     if changes:
         print(f"continuing {output} after epoch {previous.epochs_done} under a changed recipe: "

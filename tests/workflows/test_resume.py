@@ -65,11 +65,24 @@ def test_a_run_from_before_resize_to_fit_resized_to_fit(tmp_path):
 
 
 def test_finished_run_says_how_to_extend_it(tmp_path):
+    (tmp_path / "last.keras").write_bytes(b"")
     previous = _run(tmp_path, 4)
+    assert not previous.rebuilds_last(4)
     with pytest.raises(ValueError, match=r"already holds a finished run \(4 epochs, best val_miou 0.6100 at epoch 2 "
                                          r"in best.keras\).*rerun with --epochs larger than 4"):
         check_resume(previous, make_config(output=str(tmp_path), epochs=4))
     assert check_resume(previous, make_config(output=str(tmp_path), epochs=6)) == {}
+
+
+def test_finished_run_without_last_keras_is_rebuilt_from_the_backup_under_the_same_recipe(tmp_path):
+    previous = _run(tmp_path, 4)
+    assert (previous.has_backup, previous.has_last) == (True, False)
+    assert previous.rebuilds_last(4) and not previous.rebuilds_last(3)
+    assert check_resume(previous, make_config(output=str(tmp_path), epochs=4)) == {}
+    with pytest.raises(ValueError, match="already holds a finished run"):  # fewer epochs than the backup holds
+        check_resume(previous, make_config(output=str(tmp_path), epochs=3))
+    with pytest.raises(ValueError, match="another recipe"):  # the optimizer's state follows the recipe
+        check_resume(previous, make_config(output=str(tmp_path), epochs=4, lr=0.5))
 
 
 def test_finished_run_without_backup_points_to_init_weights(tmp_path):

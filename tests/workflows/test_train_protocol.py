@@ -55,6 +55,15 @@ def test_run_with_ema_and_teacher_saves_the_averaged_student_as_last(tmp_path):
     scores = last.evaluate(val, return_dict=True, verbose=0)
     assert scores["miou"] == pytest.approx(float(rows[-1]["val_miou"]), abs=1e-5)
     assert np.isfinite(float(rows[-1]["loss"]))
+    # Rerunning the finished run without its last.keras rebuilds the same file from backup/ and trains nothing.
+    (run / "last.keras").unlink()
+    assert train(config) is None
+    rebuilt = keras.saving.load_model(run / "last.keras", safe_mode=True)
+    for a, b in zip(last.weights, rebuilt.weights, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), err_msg=a.path)
+    assert len(rows) == len(list(csv.DictReader(open(run / "training_log.csv"))))
+    with pytest.raises(ValueError, match="already holds a finished run"):
+        train(config)
 
 
 @pytest.mark.parametrize("argv, message", [
