@@ -24,6 +24,8 @@ from kseg.training.distillation import load_teacher
 
 # index.json keys that must match for a rerun to add to an existing cache.
 _IDENTITY = ("teacher_sha256", "tta", "scale", "num_classes")
+# What one run of write_teacher_cache did (index.json's top level: the latest run; "runs": all of them).
+_RUN = ("written", "present", "skipped", "seconds")
 
 
 def write_teacher_cache(teacher, data, output, *, tta=None, scale=0.5, log_every=50):
@@ -40,8 +42,11 @@ def write_teacher_cache(teacher, data, output, *, tta=None, scale=0.5, log_every
             the crop anyway).
 
     Returns:
-        the index written to ``output/index.json`` (``written``, ``present``,
-        ``skipped``: ``[path, reason]`` pairs, ``seconds``).
+        the index written to ``output/index.json``: this run's ``written``,
+        ``present``, ``skipped`` (``[path, reason]`` pairs) and ``seconds``,
+        and ``runs``, every run's four values in order (the cost of the cache
+        is the sum of their ``seconds``; a rerun that finds every file
+        present adds a run that wrote nothing).
     """
     scale = check_number("scale", scale, inclusive=False)
     if scale > 1:
@@ -59,13 +64,15 @@ def write_teacher_cache(teacher, data, output, *, tta=None, scale=0.5, log_every
     index = {"format": FORMAT, "teacher": os.fspath(teacher), "teacher_sha256": sha256_of(teacher), "tta": tta,
              "scale": scale, "num_classes": int(data.num_classes), "class_names": list(data.class_names),
              "dtype": "float16", "data": getattr(data, "name", "")}
+    runs = []
     if os.path.isfile(os.path.join(output, INDEX)):
         old = read_index(output)
+        runs = list(old.get("runs") or ([{k: old[k] for k in _RUN if k in old}] if "seconds" in old else []))
         differ = [k for k in _IDENTITY if old.get(k) != index[k]]
         if differ:
             raise ValueError(f"teacher cache {output!r} was written with another {', '.join(differ)}; "
                              "give a new --output folder.")
-    atomic_write_json(os.path.join(output, INDEX), index)
+    atomic_write_json(os.path.join(output, INDEX), {**index, "runs": runs})
 
     @tf.function(reduce_retracing=True)
     def logits_of(image):
@@ -91,5 +98,6 @@ def write_teacher_cache(teacher, data, output, *, tta=None, scale=0.5, log_every
             elapsed = time.time() - start
             print(f"{i}/{len(files)} images, {elapsed / written:.2f} s an image", flush=True)
     index.update(written=written, present=present, skipped=skipped, seconds=round(time.time() - start, 1))
+    index["runs"] = runs + [{k: index[k] for k in _RUN}]
     atomic_write_json(os.path.join(output, INDEX), index)
     return index

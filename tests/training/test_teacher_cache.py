@@ -80,6 +80,9 @@ def test_rerun_fills_in_only_what_is_missing_and_refuses_another_teacher(folder,
     os.remove(victim)
     index = write_teacher_cache(path, data, tmp_path / "c")
     assert (index["written"], index["present"]) == (1, 5)
+    # Every run's work is kept: the cost of the cache is the sum of the runs' seconds.
+    assert [(r["written"], r["present"]) for r in index["runs"]] == [(6, 0), (1, 5)]
+    assert json.loads((tmp_path / "c" / "index.json").read_text())["runs"] == index["runs"]
     assert open(victim, "rb").read() == (tmp_path / "c" / "victim").read_bytes()
     with pytest.raises(ValueError, match="was written with another tta, scale; give a new --output folder"):
         write_teacher_cache(path, data, tmp_path / "c", tta="flip", scale=0.25)
