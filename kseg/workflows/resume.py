@@ -33,7 +33,7 @@ class PreviousRun:
     config: dict
     epochs_done: int
     has_backup: bool
-    has_last: bool = True
+    has_last: bool
 
     def rebuilds_last(self, epochs):
         """True when a rerun asking for ``epochs`` finds them all done and rebuilds the missing

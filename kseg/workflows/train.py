@@ -183,12 +183,24 @@ def _init_weights(model, path):
     print(f"initialised {model.name} from {path}" + (" (new head: the file has another class count)" if reheaded else ""))
 
 
+def _training_model(config, num_classes, init_weights=None):
+    """The model ``fit`` trains: the registry model (``init_weights`` loaded into it), fake-quantized
+    under ``config.qat``, wrapped with the run's teacher (``kseg.training.distillation.with_teacher``)."""
+    model = build_model(config, num_classes)
+    if init_weights:
+        _init_weights(model, init_weights)
+    if config.qat:  # ranges start from the first training batch; the backup holds ordinary weights
+        model = quantization.quantize_aware(model)
+    return with_teacher(model, config.teacher, config.distillation, ignore_id=config.ignore_id,
+                        teacher_cache=config.teacher_cache)
+
+
 def _rebuild_last(model, output, config, steps_per_epoch):
     """Write the missing ``last.keras`` of the finished run in ``output`` from ``backup/`` and return None.
 
     The backup holds the state the last epoch ended with: the raw weights in
     the model and, with an EMA, the averages in the optimizer; this loads it
-    into the compiled ``model`` and does what the end of ``fit`` did
+    into ``model`` (the run's ``_training_model``, compiled) and does what the end of ``fit`` did
     (``finalize_variable_values`` puts the averages in the model), so the file
     is the one the run would have saved.
     """
@@ -257,23 +269,20 @@ def train(config):
     train_data, val_data, holdout = load_data(config)
     num_classes = train_data.num_classes
     resume.check_num_classes(previous, num_classes)
+    steps = config.steps_per_epoch or max(1, (train_data.num_examples or 1) // config.batch_size)
+    if previous is not None and previous.rebuilds_last(config.epochs):
+        # Every weight comes from the backup: no starting weights, class weights or input pipelines.
+        with strategy.scope():
+            model = compile_model(_training_model(config, num_classes), config, num_classes, steps)
+        return _rebuild_last(model, output, config, steps)
     weights = _class_weights(config, train_data)
 
     size = tuple(int(v) for v in config.input_size)
     train_ds = training_data(config, train_data)
     val_ds = validation_data(config, val_data)
-    steps = config.steps_per_epoch or max(1, (train_data.num_examples or 1) // config.batch_size)
     with strategy.scope():
-        model = build_model(config, num_classes)
-        if config.init_weights:
-            _init_weights(model, config.init_weights)
-        if config.qat:  # ranges start from the first training batch; the backup holds ordinary weights
-            model = quantization.quantize_aware(model)
-        model = with_teacher(model, config.teacher, config.distillation, ignore_id=config.ignore_id,
-                             teacher_cache=config.teacher_cache)
+        model = _training_model(config, num_classes, config.init_weights)
         compile_model(model, config, num_classes, steps, weights)
-        if previous is not None and previous.rebuilds_last(config.epochs):
-            return _rebuild_last(model, output, config, steps)
     chief = is_chief()
     if changes:
         print(f"continuing {output} after epoch {previous.epochs_done} under a changed recipe: "
