@@ -94,8 +94,8 @@ def load_predictor(path, tta=None, tile=None, tile_overlap=0.25, num_threads=1):
 
         return Predictor(path, "saved_model", run, len(names) if names else None, names,
                          _saved_model_channels(path, signature))
-    # Importing the distillation module registers Distiller: a distillation run's best.keras (the
-    # student inside its training wrapper) loads, and predicts with the student.
+    # Importing the distillation module registers Distiller: a best.keras that older kseg versions
+    # wrote during distillation (the student inside its training wrapper) loads, and predicts with the student.
     from kseg.training.distillation import student_of
 
     try:

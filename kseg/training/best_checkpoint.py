@@ -8,6 +8,7 @@ import warnings
 import keras
 
 from kseg._io import atomic_path, atomic_write_json
+from kseg.training.distillation import student_of
 
 MODES = ("auto", "max", "min")
 
@@ -27,6 +28,9 @@ class BestCheckpoint(keras.callbacks.Callback):
     The model is written to a temporary ``.keras`` file in the same directory
     and moved into place with ``os.replace`` (``kseg._io``), so ``filepath``
     is always a complete model, even if the process is killed while saving.
+    A :class:`~kseg.training.distillation.Distiller` saves its student only
+    (no teacher, no optimizer state): the file loads and predicts with plain
+    ``keras.saving.load_model``, like any other run's checkpoint.
     The best value and its epoch go to ``filepath + ".json"`` (read it with
     ``BestCheckpoint.read_state``), which lets a run resumed
     by ``keras.callbacks.BackupAndRestore`` (its first epoch is > 0) keep
@@ -140,4 +144,4 @@ class BestCheckpoint(keras.callbacks.Callback):
         os.makedirs(os.path.dirname(os.path.abspath(self.filepath)), exist_ok=True)
         # Keras insists on the .keras suffix, so the temporary name keeps it.
         with atomic_path(self.filepath, suffix=".keras") as tmp:
-            self.model.save(tmp)
+            student_of(self.model).save(tmp)

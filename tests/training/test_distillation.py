@@ -158,8 +158,8 @@ def test_bad_teachers_and_options_are_refused(tmp_path):
 
 
 def test_a_distillation_checkpoint_predicts_with_its_student(tmp_path):
-    """best.keras of a distillation run is the Distiller with its optimizer: pipelines.evaluate/predict
-    (load_predictor) load it and answer with the student. A .keras of a class nobody registered is refused
+    """A Distiller saved whole (best.keras as kseg before 2026-12 wrote it during distillation):
+    pipelines.evaluate/predict (load_predictor) load it and answer with the student. A .keras of a class nobody registered is refused
     in a short message, not with Keras' whole model config."""
     from kseg.inference import load_predictor
 
@@ -182,3 +182,22 @@ def test_a_distillation_checkpoint_predicts_with_its_student(tmp_path):
     with pytest.raises(ValueError, match=r"custom\.keras' is not a loadable \.keras model") as error:
         load_predictor(str(tmp_path / "custom.keras"))
     assert "Twice" in str(error.value) and len(str(error.value)) < 800
+
+
+def test_best_checkpoint_of_a_distillation_run_is_the_student(tmp_path):
+    """BestCheckpoint saves a Distiller's student alone: a plain model that loads with safe_mode=True
+    without kseg's training classes, holds the student's weights and none of the teacher's."""
+    from kseg.training import BestCheckpoint
+
+    model, student, teacher, _ = _distiller()
+    x, y = _batch()
+    path = tmp_path / "best.keras"
+    model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0,
+              callbacks=[BestCheckpoint(path, monitor="val_loss", verbose=0)])
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert not isinstance(loaded, Distiller) and loaded.name == "student"
+    assert loaded.count_params() == student.count_params() < model.count_params()
+    for got, want in zip(loaded.get_weights(), student.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), np.asarray(student(x)), atol=1e-6)
+    assert json.loads((tmp_path / "best.keras.json").read_text())["monitor"] == "val_loss"

@@ -24,7 +24,7 @@ def test_camvid_trainval_trains_on_468_and_validates_on_val_knowingly(camvid_roo
 
 
 @pytest.mark.slow
-def test_run_with_ema_and_teacher_saves_the_averaged_student_as_last(tmp_path):
+def test_run_with_ema_and_teacher_saves_the_student_as_best_and_its_averages_as_last(tmp_path):
     from kseg import data as kdata
     from kseg.workflows import make_config, train
 
@@ -43,7 +43,8 @@ def test_run_with_ema_and_teacher_saves_the_averaged_student_as_last(tmp_path):
     assert json.loads((run / "last.keras.json").read_text()) == {"epochs": 2, "ema": 0.5}
     last = keras.saving.load_model(run / "last.keras", safe_mode=True)
     assert last.name == "unet" and "teacher" not in {layer.name for layer in last.layers}
-    assert keras.saving.load_model(run / "best.keras", safe_mode=True).name == "unet_distiller"
+    best = keras.saving.load_model(run / "best.keras", safe_mode=True)  # the student, like last.keras
+    assert best.name == "unet" and "teacher" not in {layer.name for layer in best.layers}
     assert result.model_path.endswith("best.keras")
     # The last epoch validated the averages, which are what last.keras holds.
     with open(run / "training_log.csv") as f:
