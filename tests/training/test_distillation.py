@@ -158,9 +158,9 @@ def test_bad_teachers_and_options_are_refused(tmp_path):
 
 
 def test_a_distillation_checkpoint_predicts_with_its_student(tmp_path):
-    """A Distiller saved whole (best.keras as kseg before 2026-12 wrote it during distillation):
-    pipelines.evaluate/predict (load_predictor) load it and answer with the student. A .keras of a class nobody registered is refused
-    in a short message, not with Keras' whole model config."""
+    """A Distiller saved whole (the best.keras that older kseg versions wrote during distillation):
+    pipelines.evaluate/predict (load_predictor) load it and answer with the student. A .keras of a class
+    nobody registered is refused in a short message, not with Keras' whole model config."""
     from kseg.inference import load_predictor
 
     model, student, _, _ = _distiller()
@@ -185,11 +185,11 @@ def test_a_distillation_checkpoint_predicts_with_its_student(tmp_path):
 
 
 def test_best_checkpoint_of_a_distillation_run_is_the_student(tmp_path):
-    """BestCheckpoint saves a Distiller's student alone: a plain model that loads with safe_mode=True
-    without kseg's training classes, holds the student's weights and none of the teacher's."""
+    """BestCheckpoint saves a Distiller's student alone: a plain model that loads with safe_mode=True,
+    holds the student's weights and none of the teacher's."""
     from kseg.training import BestCheckpoint
 
-    model, student, teacher, _ = _distiller()
+    model, student, _, _ = _distiller()
     x, y = _batch()
     path = tmp_path / "best.keras"
     model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0,
