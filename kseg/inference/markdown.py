@@ -7,8 +7,13 @@ from kseg._io import atomic_write_text
 from kseg.inference.evaluate import coverage_line, write_report
 
 
-def save_training_curves(csv_path, png_path):
-    """Plot loss and mIoU per epoch from a ``training_log.csv``; returns the epoch count."""
+def save_training_curves(csv_path, png_path, val_label="val"):
+    """Plot loss and mIoU per epoch from a ``training_log.csv``; returns the epoch count.
+
+    ``val_label`` names the ``val_*`` curves in the legend. A run that trains on its val images
+    (train+val) passes what they measure there, e.g. ``"fit monitor (val images, trained on)"``,
+    so that the figure never shows a score on training images as validation.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,7 +27,8 @@ def save_training_curves(csv_path, png_path):
     fig, (ax_loss, ax_iou) = plt.subplots(1, 2, figsize=(10, 3.5))
     for key, ax in (("loss", ax_loss), ("val_loss", ax_loss), ("miou", ax_iou), ("val_miou", ax_iou)):
         if key in rows[0]:
-            ax.plot(epochs, [float(r[key]) for r in rows], label=key)
+            label = f"{key[4:]}, {val_label}" if key.startswith("val_") and val_label != "val" else key
+            ax.plot(epochs, [float(r[key]) for r in rows], label=label)
     ax_loss.set_xlabel("epoch")
     ax_iou.set_xlabel("epoch")
     ax_loss.legend()

@@ -47,7 +47,14 @@ fi
 
 log "4. the SavedModel on $SPLIT (the report's figures; must equal step 1)"
 python -m pipelines.evaluate --model "$V" --data $DATA --split $SPLIT --output "$FIGURES" --overlays 3 "${MAX[@]}" | tail -3
-python -c "from kseg.inference import save_training_curves; save_training_curves('$RUN/training_log.csv', '$FIGURES/training_curves.png')"
+python - "$RUN" "$FIGURES" <<'EOF'
+import json, sys
+from kseg.inference import save_training_curves
+run, figures = sys.argv[1:]
+trained_on_val = json.load(open(f"{run}/config.json"))["train_split"] == "trainval"  # its val curve measures fit
+save_training_curves(f"{run}/training_log.csv", f"{figures}/training_curves.png",
+                     val_label="fit monitor (val images, trained on)" if trained_on_val else "val")
+EOF
 
 log "5. the TFLite files on the whole $SPLIT split"
 L=(); [ -n "$LIMIT" ] && L=(--limit "$LIMIT" --rounds 2)
