@@ -15,6 +15,9 @@ QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
 BYTES_PER_MB = 10**6
 # Files published beside a SavedModel in its version folder; each is its own artefact.
 _SEPARATE_ARTEFACTS = (".tflite", ".onnx")
+# Folders published in a version folder that are not part of the SavedModel: the Keras preset
+# (``saved_models/<name>/<version>/preset/``, kseg.models.presets).
+_SEPARATE_FOLDERS = ("preset",)
 
 
 def labels_path_for(model_path):
@@ -25,12 +28,15 @@ def labels_path_for(model_path):
 
 def size_mb(path):
     """Size in MB (10^6 bytes) of a file, or of a SavedModel folder without the
-    ``.tflite`` / ``.onnx`` files stored beside it (they are separate artefacts)."""
+    ``.tflite`` / ``.onnx`` files and the ``preset/`` folder stored beside it (they are
+    separate artefacts)."""
     path = os.fspath(path)
     if not os.path.isdir(path):
         return os.path.getsize(path) / BYTES_PER_MB
     total = 0
-    for folder, _, files in os.walk(path):
+    for folder, subfolders, files in os.walk(path):
+        if folder == path:
+            subfolders[:] = [name for name in subfolders if name not in _SEPARATE_FOLDERS]
         total += sum(os.path.getsize(os.path.join(folder, name)) for name in files
                      if not name.endswith(_SEPARATE_ARTEFACTS))
     return total / BYTES_PER_MB

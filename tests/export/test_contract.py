@@ -64,8 +64,11 @@ def test_size_mb_is_one_definition(tmp_path):
     (tmp_path / "v" / "variables" / "data").write_bytes(b"\0" * 250_000)
     (tmp_path / "v" / "model_fp32.tflite").write_bytes(b"\0" * 999_999)  # its own artefact
     (tmp_path / "v" / "model.onnx").write_bytes(b"\0" * 999_999)
+    (tmp_path / "v" / "preset").mkdir()  # the Keras preset published beside the SavedModel: its own artefact
+    (tmp_path / "v" / "preset" / "model.keras").write_bytes(b"\0" * 999_999)
+    (tmp_path / "v" / "variables" / "preset").write_bytes(b"\0" * 10_000)  # inside the SavedModel: counted
     assert export.size_mb(tmp_path / "v" / "saved_model.pb") == 1.5  # 10^6 bytes, not MiB
-    assert export.size_mb(tmp_path / "v") == 1.75
+    assert export.size_mb(tmp_path / "v") == 1.76
     assert artefact_size_mb(tmp_path / "v") == export.size_mb(tmp_path / "v")
     assert artefact_size_mb(tmp_path / "v" / "model.onnx") == 0.999999
 
