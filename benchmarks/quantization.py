@@ -9,8 +9,8 @@ whose output is int8, and the verdict of TFLite's GPU-delegate analyzer
 ``--litert-benchmark`` it also runs ``litert-benchmark`` (median, whether the
 runtime accelerates the whole graph). Prints a Markdown table.
 
-    nice -n 10 python -m benchmarks.quantization saved_models/camvid_dabnet/5/model_fp32.tflite \\
-        saved_models/camvid_dabnet/5/model_int8.tflite --data camvid:../shared/data/camvid --split test
+    nice -n 10 python -m benchmarks.quantization saved_models/camvid_dabnet/6/model_fp32.tflite \\
+        saved_models/camvid_dabnet/6/model_int8.tflite --data camvid:../shared/data/camvid --split test
 """
 
 from __future__ import annotations

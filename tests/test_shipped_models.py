@@ -17,12 +17,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = {Path(info["saved_model"]).relative_to(REPO).as_posix(): info["report"]
            for info in map(preset_info, list_presets())}
 # Least class agreement of each .tflite with the SavedModel on 3 test images: as measured when
-# shipped, rounded down (the reports give the numbers). DABNet's full-integer file is exported with
-# PReLU, unfoldable batch norms and the input injection lowered for int8 (reports/quantization.md:
-# 95.8% agreement and -0.69 mIoU on the whole test split).
+# shipped, rounded down (the reports give the numbers). DABNet's full-integer file (version 6, ReLU) is
+# exported with its unfoldable batch norms and the input injection lowered for int8
+# (reports/camvid_dabnet.md: 98.25% agreement with fp32 and -0.37 mIoU on the whole test split; on these
+# 3 images 98.8%, and 99.8% for the dynamic-range file).
 MIN_AGREEMENT = {
     "camvid_unet": {"model_fp32.tflite": 0.999, "model_int8.tflite": 0.95},
-    "camvid_dabnet": {"model_fp32.tflite": 0.999, "model_int8.tflite": 0.92, "model_dynamic.tflite": 0.99},
+    "camvid_dabnet": {"model_fp32.tflite": 0.999, "model_int8.tflite": 0.98, "model_dynamic.tflite": 0.99},
 }
 PACKAGES = pytest.mark.parametrize(
     "version_dir,report", [pytest.param(v, r, id=v.split("/")[1]) for v, r in SHIPPED.items()])

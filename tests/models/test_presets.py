@@ -136,12 +136,20 @@ def test_shipped_presets_and_their_cards():
 
 
 def test_shipped_preset_reheads_to_three_classes():
-    """CamVid DABNet for your 3 classes: new classifier, every other weight the preset's."""
+    """CamVid DABNet for your 3 classes: new classifiers (the stride-4 skip's starts at zero, so it
+    adds nothing until trained), every other weight the preset's."""
+    from kseg.models.registry import head_layers
+
     camvid = kseg.models.from_preset("camvid_dabnet")
     three = kseg.models.from_preset("camvid_dabnet", num_classes=3)
     assert camvid(_pixels()).shape[-1] == 11 and three(_pixels()).shape[-1] == 3
     assert three.get_layer("classifier").get_weights()[0].shape == (1, 1, 259, 3)
+    head = set(head_layers("dabnet"))
+    if "skip4_classifier" in {layer.name for layer in three.layers}:
+        (kernel,) = three.get_layer("skip4_classifier").get_weights()
+        assert kernel.shape[-1] == 3 and not kernel.any()
+        assert camvid.get_layer("skip4_classifier").get_weights()[0].any()  # trained: non-zero
     for layer in three.layers:
-        if layer.name != "classifier":
+        if layer.name not in head:
             for a, b in zip(layer.get_weights(), camvid.get_layer(layer.name).get_weights()):
                 np.testing.assert_array_equal(a, b)
