@@ -16,7 +16,7 @@ BYTES_PER_MB = 10**6
 # Files published beside a SavedModel in its version folder; each is its own artefact.
 _SEPARATE_ARTEFACTS = (".tflite", ".onnx")
 # Folders published in a version folder that are not part of the SavedModel: the Keras preset
-# (``saved_models/<name>/<version>/preset/``, kseg.models.presets).
+# (kseg.models.presets.PRESET_FOLDER, named here without importing the model zoo).
 _SEPARATE_FOLDERS = ("preset",)
 
 

@@ -39,12 +39,13 @@ from kseg.models.registry import build, get_builder
 # The shipped models, laid out the way TF Serving reads them: <name>/<version>/, the preset inside.
 PRESETS_ROOT = Path(__file__).resolve().parents[2] / "saved_models"
 PRESET_FILE = "preset.json"
+PRESET_FOLDER = "preset"  # saved_models/<name>/<version>/preset/
 PRESET_FORMAT = "kseg-preset/1"
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})$")
 
 
 def _version_dirs(family):
-    return sorted((p for p in family.iterdir() if p.name.isdigit() and (p / "preset" / PRESET_FILE).is_file()),
+    return sorted((p for p in family.iterdir() if p.name.isdigit() and (p / PRESET_FOLDER / PRESET_FILE).is_file()),
                   key=lambda p: int(p.name))
 
 
@@ -61,7 +62,7 @@ def preset_dir(name):
     versions = _version_dirs(family) if family.is_dir() else []
     if not versions:
         raise ValueError(f"Unknown preset {name!r}. Known presets: {', '.join(list_presets()) or 'none'}.")
-    return versions[-1] / "preset"
+    return versions[-1] / PRESET_FOLDER
 
 
 def _read_preset(folder):

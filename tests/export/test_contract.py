@@ -73,6 +73,13 @@ def test_size_mb_is_one_definition(tmp_path):
     assert artefact_size_mb(tmp_path / "v" / "model.onnx") == 0.999999
 
 
+def test_size_mb_leaves_out_the_folder_presets_are_published_in():
+    from kseg.export._contract import _SEPARATE_FOLDERS
+    from kseg.models.presets import PRESET_FOLDER
+
+    assert PRESET_FOLDER in _SEPARATE_FOLDERS
+
+
 def test_parity_reports_the_benchmarks_size(tmp_path):
     from benchmarks._common import artefact_size_mb
 
